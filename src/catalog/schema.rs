@@ -1,0 +1,69 @@
+//! Numbered schema migrations; `PRAGMA user_version` holds how many have run.
+
+use super::CatalogError;
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: organisations, keys, streams, sessions.
+    "CREATE TABLE organisations (
+        hash TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        vod INTEGER NOT NULL,
+        live_processing INTEGER NOT NULL,
+        transcoding INTEGER NOT NULL,
+        secure INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        org_hash TEXT NOT NULL REFERENCES organisations(hash),
+        role TEXT NOT NULL,
+        name TEXT,
+        key_sha256 TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE streams (
+        id TEXT PRIMARY KEY,
+        org_hash TEXT NOT NULL REFERENCES organisations(hash),
+        streamname TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        processing TEXT NOT NULL,
+        streamgroup TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        profile TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX streams_org_created ON streams(org_hash, created_at);
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        stream_id TEXT NOT NULL REFERENCES streams(id),
+        app TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        end_reason TEXT
+    );
+    CREATE INDEX sessions_stream_started ON sessions(stream_id, started_at);
+    CREATE INDEX sessions_open ON sessions(ended_at) WHERE ended_at IS NULL;",
+];
+
+/// Runs the migrations not yet applied, each in its own transaction.
+pub fn migrate(conn: &Connection) -> Result<(), CatalogError> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(CatalogError::Corrupt(format!(
+            "catalog schema version {applied} is newer than this reelay ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

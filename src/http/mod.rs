@@ -1,0 +1,110 @@
+//! The HTTP API (bintu-shaped, SPEC "HTTP API") and health endpoint on axum/hyper.
+//!
+//! Every error is JSON `{"error": {"code", "message", "field"?}}`; bodies are parsed by us, not
+//! by axum's extractor, so malformed and unknown input gets that shape too.
+//!
+//! Not here yet: the rest of the management API, file serving, the dashboard.
+
+mod auth;
+mod streams;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::PublicUrls;
+use crate::hub::Hubs;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+
+pub use auth::Auth;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Catalog,
+    pub hubs: Hubs,
+    pub urls: Arc<PublicUrls>,
+    pub region: String,
+}
+
+/// An API error with its HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 400 naming the offending input.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_input",
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        tracing::error!(error = %e, "catalog error while serving a request");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error, see the server log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The API router.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/stream", post(streams::create))
+        .route("/stream/{id}", get(streams::get_one))
+        .route("/stream/{id}/sessions", get(streams::sessions))
+        .fallback(no_route)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

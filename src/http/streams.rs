@@ -1,0 +1,177 @@
+//! Stream endpoints and the bintu JSON shape of a stream.
+
+use super::{ApiError, AppState, Auth};
+use crate::catalog::{self, NewStream, Role, Stream};
+use crate::processing;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Parses a JSON body, turning serde's message into a field-naming 400.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return serde_json::from_slice(b"{}").map_err(|e| ApiError::invalid("", e.to_string()));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let message = e.to_string();
+        // serde names unknown fields in backticks: "unknown field `x`, expected ...".
+        let field = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("unknown field"))
+            .unwrap_or("")
+            .to_string();
+        ApiError::invalid(field, format!("invalid JSON body: {message}"))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateStreamBody {
+    tags: Option<Vec<String>>,
+    processing: Option<Value>,
+    transcodes: Option<Value>,
+}
+
+/// Validates tags: at most 50, each 1..=64 characters.
+pub fn validate_tags(tags: &[String]) -> Result<(), ApiError> {
+    if tags.len() > 50 {
+        return Err(ApiError::invalid("tags", "at most 50 tags"));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        let len = tag.chars().count();
+        if !(1..=64).contains(&len) {
+            return Err(ApiError::invalid(
+                format!("tags[{i}]"),
+                "each tag must be 1..=64 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The stream in the bintu shape of `GET /stream/{id}`.
+pub fn stream_json(state: &AppState, stream: &Stream) -> Value {
+    let ingest_url = format!("{}/live", state.urls.rtmp);
+    json!({
+        "id": stream.id,
+        "streamgroup": stream.streamgroup,
+        "state": stream.state.as_str(),
+        "tags": stream.tags,
+        "created_at": stream.created_at,
+        "updated_at": stream.updated_at,
+        "ingest": {"rtmp": {"url": ingest_url, "streamname": stream.streamname}},
+        "playout": {
+            "rtmp": [{
+                "id": stream.id,
+                "streamname": stream.streamname,
+                "url": ingest_url,
+                "index": stream.index,
+                "tags": stream.tags,
+                "processing": stream.processing,
+            }],
+            "hls": [],
+            "web": [],
+            "thumbnails": [],
+            "replay": [],
+            "motionclip": [],
+        },
+    })
+}
+
+/// `POST /stream`
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    auth.require(Role::User)?;
+    let body: CreateStreamBody = parse_body(&body)?;
+    if body.transcodes.as_ref().is_some_and(|t| !t.is_null()) {
+        return Err(ApiError::invalid(
+            "transcodes",
+            "stream groups with transcodes are not supported by this server yet",
+        ));
+    }
+    let tags = body.tags.unwrap_or_default();
+    validate_tags(&tags)?;
+    let processing = match &body.processing {
+        None | Some(Value::Null) => json!([]),
+        Some(p) => processing::validate(p, "processing")
+            .map_err(|e| ApiError::invalid(e.field, e.message))?,
+    };
+    let org = auth.0.org_hash.clone();
+    let new = NewStream { tags, processing };
+    let stream = state
+        .catalog
+        .call(move |conn| catalog::create_stream(conn, &org, &new))
+        .await?;
+    Ok((StatusCode::CREATED, Json(stream_json(&state, &stream))))
+}
+
+async fn load(state: &AppState, auth: &Auth, id: &str) -> Result<Stream, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("stream"))?;
+    let org = auth.0.org_hash.clone();
+    state
+        .catalog
+        .call(move |conn| catalog::get_stream(conn, &org, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("stream"))
+}
+
+/// `GET /stream/{id}`
+pub async fn get_one(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    auth.require(Role::ReadOnly)?;
+    if let Some(limit) = query.get("asset_limit") {
+        match limit.parse::<u32>() {
+            Ok(1..=1000) => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    "asset_limit",
+                    "must be an integer 1..=1000",
+                ))
+            }
+        }
+    }
+    let stream = load(&state, &auth, &id).await?;
+    Ok(Json(stream_json(&state, &stream)))
+}
+
+/// `GET /stream/{id}/sessions`
+pub async fn sessions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth.require(Role::ReadOnly)?;
+    let stream = load(&state, &auth, &id).await?;
+    let sessions = state
+        .catalog
+        .call(move |conn| catalog::list_sessions(conn, stream.id))
+        .await?;
+    let items: Vec<Value> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "started_at": s.started_at,
+                "ended_at": s.ended_at,
+                "app": s.app,
+                "end_reason": s.end_reason,
+                "assets": [],
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}

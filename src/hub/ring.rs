@@ -1,0 +1,145 @@
+//! The ring buffer behind a hub: packets numbered by a sequence, a keyframe index, and the
+//! cursors of lossless readers. Pure data structure, no waiting.
+
+use super::{Delivery, Event, RingLimits};
+use crate::media::{CodecConfig, Packet, Track};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+pub(super) struct Ring {
+    /// `packets[i]` has sequence number `base_seq + i`.
+    pub packets: VecDeque<Packet>,
+    pub base_seq: u64,
+    /// Sequence numbers of random access points still in the ring, oldest first. With video
+    /// these are video keyframes; for audio-only streams every audio packet.
+    keyframes: VecDeque<u64>,
+    has_video: bool,
+    /// Sum of payload sizes held.
+    pub bytes: usize,
+    pub lossless_cursors: HashMap<u64, u64>,
+    pub config: Arc<CodecConfig>,
+    pub ended: bool,
+    limits: RingLimits,
+}
+
+impl Ring {
+    pub fn new(limits: RingLimits) -> Self {
+        Ring {
+            packets: VecDeque::new(),
+            base_seq: 0,
+            keyframes: VecDeque::new(),
+            has_video: false,
+            bytes: 0,
+            lossless_cursors: HashMap::new(),
+            config: Arc::new(CodecConfig::default()),
+            ended: false,
+            limits,
+        }
+    }
+
+    fn head_seq(&self) -> u64 {
+        self.base_seq + self.packets.len() as u64
+    }
+
+    fn get(&self, seq: u64) -> Option<&Packet> {
+        seq.checked_sub(self.base_seq)
+            .and_then(|i| self.packets.get(i as usize))
+    }
+
+    pub fn start_position(&self) -> u64 {
+        self.keyframes.back().copied().unwrap_or(self.base_seq)
+    }
+
+    pub fn push(&mut self, packet: Packet) {
+        if packet.track == Track::Video && !self.has_video {
+            // Audio packets stop counting as random access points once video exists.
+            self.has_video = true;
+            self.keyframes.clear();
+        }
+        let is_access_point = packet.is_key && (packet.track == Track::Video || !self.has_video);
+        if is_access_point {
+            self.keyframes.push_back(self.head_seq());
+        }
+        self.bytes += packet.flv_body.len();
+        self.packets.push_back(packet);
+        self.prune();
+    }
+
+    /// Drops packets no reader needs any more, then enforces the backlog caps.
+    fn prune(&mut self) {
+        let newest_dts = match self.packets.back() {
+            Some(p) => p.dts_ms,
+            None => return,
+        };
+        let last_key = self.keyframes.back().copied().unwrap_or(self.base_seq);
+        let mut keep_from = last_key;
+        if let Some(&slowest) = self.lossless_cursors.values().min() {
+            keep_from = keep_from.min(slowest);
+        }
+        while self.base_seq < keep_from {
+            let front = match self.packets.front() {
+                Some(p) => p,
+                None => break,
+            };
+            if newest_dts - front.dts_ms < self.limits.min_keep_ms {
+                break;
+            }
+            self.pop_front();
+        }
+        // Caps: ingest wins over a lossless reader that is too far behind, but the last GOP
+        // stays unless it alone exceeds the byte cap.
+        while let Some(front) = self.packets.front() {
+            let too_old = newest_dts - front.dts_ms > self.limits.max_backlog_ms;
+            let too_big = self.bytes > self.limits.max_backlog_bytes;
+            let before_last_key = self.base_seq < last_key;
+            if !(too_big || (too_old && before_last_key)) || self.packets.len() == 1 {
+                break;
+            }
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(p) = self.packets.pop_front() {
+            self.bytes -= p.flv_body.len();
+            self.base_seq += 1;
+            while self.keyframes.front().is_some_and(|&k| k < self.base_seq) {
+                self.keyframes.pop_front();
+            }
+        }
+    }
+
+    /// The event at `cursor` and the cursor after it; `None` when caught up and not ended.
+    pub fn read(&self, cursor: u64, delivery: Delivery) -> (Option<Event>, u64) {
+        let newest_key = self.keyframes.back().copied();
+        if cursor < self.base_seq {
+            // Fell out of the ring: resume at the newest keyframe (or the oldest packet).
+            let resume = newest_key.unwrap_or(self.base_seq);
+            return (
+                Some(Event::Gap {
+                    missed: resume - cursor,
+                }),
+                resume,
+            );
+        }
+        if delivery == Delivery::Lossy {
+            if let (Some(key), Some(at), Some(newest)) =
+                (newest_key, self.get(cursor), self.packets.back())
+            {
+                if key > cursor && newest.dts_ms - at.dts_ms > self.limits.lossy_max_lag_ms {
+                    return (
+                        Some(Event::Gap {
+                            missed: key - cursor,
+                        }),
+                        key,
+                    );
+                }
+            }
+        }
+        match self.get(cursor) {
+            Some(packet) => (Some(Event::Packet(packet.clone())), cursor + 1),
+            None if self.ended => (Some(Event::Ended), cursor),
+            None => (None, cursor),
+        }
+    }
+}

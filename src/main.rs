@@ -1,0 +1,229 @@
+//! The `reelay` binary: command line → configuration → server or catalog commands.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use reelay::catalog::{self, Role};
+use reelay::config::{Config, FlagOverrides};
+use reelay::server;
+use std::path::PathBuf;
+
+/// Single-binary RTMP media server with built-in live processing.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// RTMP listen address [default: 0.0.0.0:1935].
+    #[arg(long, global = true)]
+    rtmp_addr: Option<String>,
+    /// HTTP listen address [default: 0.0.0.0:8080].
+    #[arg(long, global = true)]
+    http_addr: Option<String>,
+    /// Folder for the catalog and media files [default: ./reelay-data].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Base of every HTTP URL the API hands out.
+    #[arg(long, global = true)]
+    public_url: Option<String>,
+    /// Base of ingest and RTMP playout URLs [default: rtmp://<host of public-url>:<rtmp port>].
+    #[arg(long, global = true)]
+    public_rtmp_url: Option<String>,
+    /// Region shown in VOD URLs: eu, us or au [default: eu].
+    #[arg(long, global = true)]
+    region: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage API keys in the data folder (works beside a running server).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage organisations in the data folder.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its secret once.
+    Create {
+        /// nanoAdmin, nanoUser or nanoReadOnly.
+        #[arg(long)]
+        role: String,
+        /// Organisation hash [default: the only organisation].
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// Create an organisation; prints its hash and first admin key.
+    Create { name: String },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reelay: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let flags = FlagOverrides {
+        rtmp_addr: cli.rtmp_addr,
+        http_addr: cli.http_addr,
+        data_dir: cli.data_dir,
+        public_url: cli.public_url,
+        public_rtmp_url: cli.public_rtmp_url,
+        region: cli.region,
+    };
+    let config = Config::load(cli.config.as_deref(), std::env::vars(), &flags)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Keys(cmd) => keys(&config, cmd),
+        Command::Orgs(OrgsCommand::Create { name }) => {
+            let conn = open_existing(&config)?;
+            let (org, key) = catalog::create_org(&conn, &name)?;
+            println!("organisation {} ({})", org.hash, org.name);
+            println!("admin key (shown once): {key}");
+            Ok(())
+        }
+    }
+}
+
+fn open_existing(config: &Config) -> anyhow::Result<rusqlite::Connection> {
+    let path = server::catalog_path(&config.server.data_dir);
+    if !path.exists() {
+        bail!(
+            "no catalog at {} (start the server once, or pass --data-dir)",
+            path.display()
+        );
+    }
+    Ok(catalog::open_connection(&path)?)
+}
+
+fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let conn = open_existing(config)?;
+    match cmd {
+        KeysCommand::Create { role, org, name } => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role {role:?}: nanoAdmin, nanoUser or nanoReadOnly")
+            })?;
+            let org = match org {
+                Some(hash) => {
+                    catalog::get_org(&conn, &hash)?
+                        .with_context(|| format!("no organisation {hash:?}"))?
+                        .hash
+                }
+                None => {
+                    let mut hashes: Vec<String> = conn
+                        .prepare("SELECT hash FROM organisations")?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    if hashes.len() != 1 {
+                        bail!("{} organisations exist: pass --org", hashes.len());
+                    }
+                    hashes.remove(0)
+                }
+            };
+            let (info, secret) = catalog::create_key(&conn, &org, role, name.as_deref())?;
+            println!(
+                "id {} role {} org {}",
+                info.id,
+                role.as_str(),
+                info.org_hash
+            );
+            println!("key (shown once): {secret}");
+        }
+        KeysCommand::List => {
+            for key in catalog::list_keys(&conn, None)? {
+                println!(
+                    "{}  {}  {:<12}  {}  {}{}",
+                    key.id,
+                    key.org_hash,
+                    key.role.as_str(),
+                    key.created_at,
+                    key.name.unwrap_or_default(),
+                    if key.revoked_at.is_some() {
+                        "  (revoked)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !catalog::revoke_key(&conn, &id)? {
+                bail!("no active key with id {id}");
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = server::start(config).await?;
+        if let Some(key) = &server.first_admin_key {
+            println!("First start: created the default organisation.");
+            println!("Admin API key (shown once, also saved to <data>/admin-api-key): {key}");
+        }
+        let token = server.shutdown_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown signal received: closing sessions and files");
+            token.cancel();
+        });
+        server.wait().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,298 @@
+//! H.264 decoder configuration: the AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3)
+//! and the parts of the SPS (ITU-T H.264 §7.3.2.1) a muxer and a status page need.
+//!
+//! Every length and count comes from the network, so each read is bounds-checked and the SPS
+//! reader stops at the picture size; it never allocates more than the input.
+
+use thiserror::Error;
+
+/// Why a decoder configuration record was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AvcError {
+    #[error("AVC decoder configuration record truncated at byte {0}")]
+    Truncated(usize),
+    #[error("unsupported AVC configuration version {0}")]
+    BadVersion(u8),
+    #[error("AVC record has no SPS")]
+    NoSps,
+    #[error("SPS malformed: {0}")]
+    BadSps(&'static str),
+}
+
+/// The parsed record with the first SPS's picture size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvcConfig {
+    pub profile_idc: u8,
+    pub profile_compatibility: u8,
+    pub level_idc: u8,
+    /// Bytes of each NAL unit length prefix in samples (1, 2 or 4).
+    pub nal_length_size: u8,
+    pub sps: Vec<Vec<u8>>,
+    pub pps: Vec<Vec<u8>>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl AvcConfig {
+    /// Parses an `avcC` record (the body of an FLV AVC sequence header after its 5-byte
+    /// prefix).
+    pub fn parse(record: &[u8]) -> Result<Self, AvcError> {
+        let mut pos = 0usize;
+        let byte = |pos: &mut usize| -> Result<u8, AvcError> {
+            let value = *record.get(*pos).ok_or(AvcError::Truncated(*pos))?;
+            *pos += 1;
+            Ok(value)
+        };
+        let version = byte(&mut pos)?;
+        if version != 1 {
+            return Err(AvcError::BadVersion(version));
+        }
+        let profile_idc = byte(&mut pos)?;
+        let profile_compatibility = byte(&mut pos)?;
+        let level_idc = byte(&mut pos)?;
+        let nal_length_size = (byte(&mut pos)? & 0x03) + 1;
+        let sps_count = byte(&mut pos)? & 0x1f;
+        let read_units = |count: usize, pos: &mut usize| -> Result<Vec<Vec<u8>>, AvcError> {
+            let mut units = Vec::new();
+            for _ in 0..count {
+                let hi = *record.get(*pos).ok_or(AvcError::Truncated(*pos))?;
+                let lo = *record.get(*pos + 1).ok_or(AvcError::Truncated(*pos + 1))?;
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                *pos += 2;
+                let unit = record
+                    .get(*pos..*pos + len)
+                    .ok_or(AvcError::Truncated(*pos))?;
+                units.push(unit.to_vec());
+                *pos += len;
+            }
+            Ok(units)
+        };
+        let sps = read_units(usize::from(sps_count), &mut pos)?;
+        let pps_count = *record.get(pos).ok_or(AvcError::Truncated(pos))?;
+        pos += 1;
+        let pps = read_units(usize::from(pps_count), &mut pos)?;
+        let first_sps = sps.first().ok_or(AvcError::NoSps)?;
+        let (width, height) = sps_picture_size(first_sps)?;
+        Ok(AvcConfig {
+            profile_idc,
+            profile_compatibility,
+            level_idc,
+            nal_length_size,
+            sps,
+            pps,
+            width,
+            height,
+        })
+    }
+
+    /// RFC 6381 codec string, e.g. `avc1.640028`.
+    pub fn codec_string(&self) -> String {
+        format!(
+            "avc1.{:02x}{:02x}{:02x}",
+            self.profile_idc, self.profile_compatibility, self.level_idc
+        )
+    }
+}
+
+/// Exp-Golomb reader over an RBSP (emulation prevention bytes already removed).
+struct RbspReader {
+    data: Vec<u8>,
+    bit_pos: usize,
+}
+
+impl RbspReader {
+    fn bit(&mut self) -> Result<u32, AvcError> {
+        let byte = *self
+            .data
+            .get(self.bit_pos / 8)
+            .ok_or(AvcError::BadSps("truncated"))?;
+        self.bit_pos += 1;
+        Ok(u32::from((byte >> (7 - ((self.bit_pos - 1) % 8))) & 1))
+    }
+
+    fn bits(&mut self, count: u32) -> Result<u32, AvcError> {
+        let mut value = 0;
+        for _ in 0..count {
+            value = (value << 1) | self.bit()?;
+        }
+        Ok(value)
+    }
+
+    fn ue(&mut self) -> Result<u32, AvcError> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return Err(AvcError::BadSps("exp-golomb code too long"));
+            }
+        }
+        let rest = self.bits(zeros)?;
+        Ok(((1u64 << zeros) - 1 + u64::from(rest)).min(u64::from(u32::MAX)) as u32)
+    }
+
+    fn se(&mut self) -> Result<i32, AvcError> {
+        let code = self.ue()?;
+        let magnitude = code.div_ceil(2) as i32;
+        Ok(if code % 2 == 1 { magnitude } else { -magnitude })
+    }
+}
+
+fn strip_emulation_prevention(nal: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(nal.len());
+    let mut zeros = 0;
+    for &byte in nal {
+        if zeros >= 2 && byte == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if byte == 0 { zeros + 1 } else { 0 };
+        out.push(byte);
+    }
+    out
+}
+
+fn skip_scaling_list(reader: &mut RbspReader, size: u32) -> Result<(), AvcError> {
+    let mut last = 8i32;
+    let mut next = 8i32;
+    for _ in 0..size {
+        if next != 0 {
+            let delta = reader.se()?;
+            next = (last + delta + 256).rem_euclid(256);
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the displayed picture size (after cropping) from an SPS NAL unit.
+pub fn sps_picture_size(sps_nal: &[u8]) -> Result<(u32, u32), AvcError> {
+    if sps_nal.first().map(|b| b & 0x1f) != Some(7) {
+        return Err(AvcError::BadSps("not an SPS NAL unit"));
+    }
+    let mut r = RbspReader {
+        data: strip_emulation_prevention(&sps_nal[1..]),
+        bit_pos: 0,
+    };
+    let profile_idc = r.bits(8)?;
+    r.bits(16)?; // constraint flags, level_idc
+    r.ue()?; // seq_parameter_set_id
+    let mut chroma_format_idc = 1;
+    let mut separate_colour_plane = false;
+    if matches!(
+        profile_idc,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        chroma_format_idc = r.ue()?;
+        if chroma_format_idc == 3 {
+            separate_colour_plane = r.bit()? == 1;
+        }
+        r.ue()?; // bit_depth_luma_minus8
+        r.ue()?; // bit_depth_chroma_minus8
+        r.bit()?; // qpprime_y_zero_transform_bypass_flag
+        if r.bit()? == 1 {
+            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.bit()? == 1 {
+                    skip_scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    r.ue()?; // log2_max_frame_num_minus4
+    let pic_order_cnt_type = r.ue()?;
+    if pic_order_cnt_type == 0 {
+        r.ue()?;
+    } else if pic_order_cnt_type == 1 {
+        r.bit()?;
+        r.se()?;
+        r.se()?;
+        let cycle = r.ue()?;
+        if cycle > 255 {
+            return Err(AvcError::BadSps("too many ref frames in POC cycle"));
+        }
+        for _ in 0..cycle {
+            r.se()?;
+        }
+    }
+    r.ue()?; // max_num_ref_frames
+    r.bit()?; // gaps_in_frame_num_value_allowed_flag
+    let width_mbs = u64::from(r.ue()?) + 1;
+    let height_map_units = u64::from(r.ue()?) + 1;
+    let frame_mbs_only = u64::from(r.bit()?);
+    if frame_mbs_only == 0 {
+        r.bit()?; // mb_adaptive_frame_field_flag
+    }
+    r.bit()?; // direct_8x8_inference_flag
+    let (mut crop_left, mut crop_right, mut crop_top, mut crop_bottom) = (0u64, 0u64, 0u64, 0u64);
+    if r.bit()? == 1 {
+        crop_left = u64::from(r.ue()?);
+        crop_right = u64::from(r.ue()?);
+        crop_top = u64::from(r.ue()?);
+        crop_bottom = u64::from(r.ue()?);
+    }
+    let (crop_unit_x, crop_unit_y) = match (chroma_format_idc, separate_colour_plane) {
+        (0, _) | (3, true) => (1, 2 - frame_mbs_only),
+        (1, _) => (2, 2 * (2 - frame_mbs_only)),
+        (2, _) => (2, 2 - frame_mbs_only),
+        _ => (1, 2 - frame_mbs_only),
+    };
+    let full_width = width_mbs * 16;
+    let full_height = (2 - frame_mbs_only) * height_map_units * 16;
+    let width = full_width
+        .checked_sub(crop_unit_x * (crop_left + crop_right))
+        .ok_or(AvcError::BadSps("cropping wider than the picture"))?;
+    let height = full_height
+        .checked_sub(crop_unit_y * (crop_top + crop_bottom))
+        .ok_or(AvcError::BadSps("cropping taller than the picture"))?;
+    if width == 0 || height == 0 || width > 16384 || height > 16384 {
+        return Err(AvcError::BadSps("picture size out of range"));
+    }
+    Ok((width as u32, height as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// avcC from x264, High profile 640x360 (the fixture's encoder settings).
+    const RECORD_640X360: [u8; 45] = [
+        0x01, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40,
+        0xa0, 0x2f, 0xf9, 0x70, 0x11, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c,
+        0x0f, 0x16, 0x2d, 0x96, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8,
+    ];
+
+    #[test]
+    fn parses_high_profile_record() {
+        let config = AvcConfig::parse(&RECORD_640X360).unwrap();
+        assert_eq!(config.profile_idc, 100);
+        assert_eq!(config.level_idc, 30);
+        assert_eq!(config.nal_length_size, 4);
+        assert_eq!(config.sps.len(), 1);
+        assert_eq!(config.pps.len(), 1);
+        assert_eq!((config.width, config.height), (640, 360));
+        assert_eq!(config.codec_string(), "avc1.64001e");
+    }
+
+    #[test]
+    fn refuses_every_truncation() {
+        for len in 0..RECORD_640X360.len() - 1 {
+            assert!(
+                AvcConfig::parse(&RECORD_640X360[..len]).is_err(),
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_bad_version_and_missing_sps() {
+        let mut bad = RECORD_640X360;
+        bad[0] = 2;
+        assert_eq!(AvcConfig::parse(&bad), Err(AvcError::BadVersion(2)));
+        assert_eq!(
+            AvcConfig::parse(&[1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]),
+            Err(AvcError::NoSps)
+        );
+    }
+}

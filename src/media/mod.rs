@@ -1,0 +1,133 @@
+//! Codec-level media units shared by every part of the media path.
+//!
+//! A [`Packet`] is one access unit (a video frame or an audio frame) with its timing and the
+//! codec configuration it needs. It keeps the original FLV tag body so RTMP play relays it
+//! byte for byte; the codec payload is a zero-copy slice of that body. Nothing here does I/O.
+//!
+//! Not here: FLV parsing (`flv`), the per-stream ring (`hub`), muxing (`mux`).
+
+pub mod aac;
+pub mod avc;
+
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// Which elementary stream a packet belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Track {
+    Video,
+    Audio,
+}
+
+/// Video codecs we recognise. Only AVC is decoded anywhere; the others are relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    Avc,
+    Hevc,
+    Av1,
+    Vp9,
+    /// A legacy FLV codec id or Enhanced-RTMP FourCC we relay without understanding.
+    Other(u32),
+}
+
+impl VideoCodec {
+    /// Short codec name for logs and status.
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::Avc => "h264",
+            VideoCodec::Hevc => "hevc",
+            VideoCodec::Av1 => "av1",
+            VideoCodec::Vp9 => "vp9",
+            VideoCodec::Other(_) => "other",
+        }
+    }
+}
+
+/// Audio codecs we recognise. Only AAC is muxed; the others are relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    Aac,
+    Mp3,
+    Opus,
+    Other(u32),
+}
+
+impl AudioCodec {
+    /// Short codec name for logs and status.
+    pub fn name(self) -> &'static str {
+        match self {
+            AudioCodec::Aac => "aac",
+            AudioCodec::Mp3 => "mp3",
+            AudioCodec::Opus => "opus",
+            AudioCodec::Other(_) => "other",
+        }
+    }
+}
+
+/// The video sequence header in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoConfig {
+    pub codec: VideoCodec,
+    /// The FLV tag body that carried the sequence header, resent to late RTMP joiners.
+    pub flv_body: Bytes,
+    /// Codec configuration record (`avcC`, `hvcC`, `av1C`), a slice of `flv_body`.
+    pub record: Bytes,
+    /// Present for AVC when the record and its SPS parsed.
+    pub avc: Option<avc::AvcConfig>,
+}
+
+/// The audio sequence header in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioConfig {
+    pub codec: AudioCodec,
+    /// The FLV tag body that carried the sequence header (or the first frame for codecs
+    /// without one), resent to late RTMP joiners.
+    pub flv_body: Bytes,
+    /// AudioSpecificConfig for AAC, a slice of `flv_body`; empty otherwise.
+    pub record: Bytes,
+    pub aac: Option<aac::AudioSpecificConfig>,
+}
+
+/// The codec configuration a run of packets was encoded with.
+///
+/// Invariant: `generation` increases by one whenever a sequence header with different bytes
+/// arrives, so readers detect a change by comparing generations alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodecConfig {
+    pub generation: u32,
+    pub video: Option<VideoConfig>,
+    pub audio: Option<AudioConfig>,
+    /// The `onMetaData` AMF0 payload (without `@setDataFrame`), resent to late joiners.
+    pub metadata: Option<Bytes>,
+}
+
+/// One access unit, cheap to clone (reference-counted payload and config).
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub track: Track,
+    /// Decode timestamp in milliseconds, unwrapped past the RTMP 32-bit wrap.
+    pub dts_ms: i64,
+    /// Composition offset (pts − dts) in milliseconds; non-zero with B-frames.
+    pub cts_ms: i32,
+    /// A random access point: an IDR/key video frame, or any audio frame.
+    pub is_key: bool,
+    /// The configuration this packet was encoded with.
+    pub config: Arc<CodecConfig>,
+    /// The whole FLV tag body as received (relayed unchanged to RTMP players).
+    pub flv_body: Bytes,
+    /// Where the codec payload starts inside `flv_body`.
+    pub payload_offset: usize,
+}
+
+impl Packet {
+    /// The codec payload: AVCC length-prefixed NAL units for AVC, a raw frame for AAC.
+    pub fn payload(&self) -> Bytes {
+        self.flv_body
+            .slice(self.payload_offset.min(self.flv_body.len())..)
+    }
+
+    /// Presentation timestamp in milliseconds.
+    pub fn pts_ms(&self) -> i64 {
+        self.dts_ms + i64::from(self.cts_ms)
+    }
+}

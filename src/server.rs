@@ -1,0 +1,188 @@
+//! Starts and stops the whole server: catalog (with crash recovery and first-start
+//! bootstrap), RTMP listener, HTTP listener, and graceful shutdown that closes every session
+//! before returning.
+
+use crate::catalog::{self, Catalog, CatalogError};
+use crate::config::{Config, PublicUrls};
+use crate::http::{self, AppState};
+use crate::hub::{Hubs, RingLimits};
+use crate::rtmp::{self, RtmpContext};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("cannot use data folder {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// The catalog file inside a data folder.
+pub fn catalog_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("catalog.sqlite3")
+}
+
+/// A running server.
+pub struct Server {
+    pub rtmp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub urls: PublicUrls,
+    /// The admin key created on first start (also in `<data>/admin-api-key`), shown once.
+    pub first_admin_key: Option<String>,
+    pub catalog: Catalog,
+    pub hubs: Hubs,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    http_task: JoinHandle<()>,
+}
+
+fn write_admin_key(data_dir: &Path, key: &str) -> std::io::Result<()> {
+    let path = data_dir.join("admin-api-key");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes())?;
+    file.sync_all()
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Starts every part of the server; returns once both listeners are bound.
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let catalog = Catalog::open(&catalog_path(&data_dir))?;
+    let recovered = catalog
+        .call(|conn| catalog::recover_open_sessions(conn))
+        .await?;
+    if recovered > 0 {
+        tracing::warn!(
+            sessions = recovered,
+            "closed sessions left open by an unclean stop (end_reason: recovered)"
+        );
+    }
+    let first_admin_key = catalog
+        .call(|conn| catalog::ensure_default_org(conn))
+        .await?
+        .map(|(org, key)| {
+            tracing::info!(org = %org.hash, "created the default organisation and its admin key");
+            key
+        });
+    if let Some(key) = &first_admin_key {
+        write_admin_key(&data_dir, key).map_err(|source| StartError::DataDir {
+            path: data_dir.join("admin-api-key"),
+            source,
+        })?;
+    }
+
+    let rtmp_listener = bind(&config.rtmp.addr).await?;
+    let http_listener = bind(&config.server.http_addr).await?;
+    let rtmp_addr = rtmp_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind {
+            addr: config.rtmp.addr.clone(),
+            source,
+        })?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind {
+            addr: config.server.http_addr.clone(),
+            source,
+        })?;
+    let urls = PublicUrls::resolve(&config, http_addr, rtmp_addr);
+    let hubs = Hubs::new(RingLimits {
+        max_backlog_bytes: config.hub.max_backlog_bytes,
+        max_backlog_ms: i64::try_from(config.hub.max_backlog_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX),
+        lossy_max_lag_ms: i64::try_from(config.hub.player_max_lag_ms).unwrap_or(i64::MAX),
+        ..RingLimits::default()
+    });
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+
+    let ctx = Arc::new(RtmpContext {
+        catalog: catalog.clone(),
+        hubs: hubs.clone(),
+        settings: config.rtmp.clone(),
+        shutdown: shutdown.clone(),
+    });
+    tasks.spawn(rtmp::serve(rtmp_listener, ctx, tasks.clone()));
+
+    let state = AppState {
+        catalog: catalog.clone(),
+        hubs: hubs.clone(),
+        urls: Arc::new(urls.clone()),
+        region: config.server.region.clone(),
+    };
+    let app = http::router(state, config.server.max_body_bytes);
+    let http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        let served = axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    tracing::info!(rtmp = %rtmp_addr, http = %http_addr, public = %urls.http, data = %data_dir.display(), "reelay listening");
+    Ok(Server {
+        rtmp_addr,
+        http_addr,
+        urls,
+        first_admin_key,
+        catalog,
+        hubs,
+        shutdown,
+        tasks,
+        http_task,
+    })
+}
+
+impl Server {
+    /// Asks every part to stop: listeners stop accepting, sessions end as `shutdown`.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A token cancelled at shutdown (for signal handlers).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until shutdown was asked for and every connection has finished.
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        self.tasks.close();
+        self.tasks.wait().await;
+        let _ = self.http_task.await;
+        tracing::info!("reelay stopped");
+    }
+}
