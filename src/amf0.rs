@@ -310,7 +310,8 @@ mod tests {
             Value::String("publish".into()),
             object(&[("k", Value::Number(3.0))]),
         ]);
-        for len in 1..encoded.len() {
+        let first_value_len = 1 + 2 + "publish".len();
+        for len in (1..encoded.len()).filter(|&l| l != first_value_len) {
             assert!(decode_all(&encoded[..len]).is_err(), "len {len}");
         }
     }

@@ -59,18 +59,19 @@ pub fn validate(value: &Value, path: &str) -> Result<Value, FieldError> {
             .get("id")
             .and_then(Value::as_str)
             .ok_or_else(|| field_error(format!("{entry_path}.id"), "required"))?;
-        let allowed_keys: &[&str] =
-            match id {
-                "rec" | "replay" => &["id", "duration"],
-                "thumbs" => &["id", "interval"],
-                "motionclip" => &["id", "interval", "duration"],
-                other => return Err(field_error(
+        let allowed_keys: &[&str] = match id {
+            "rec" | "replay" => &["id", "duration"],
+            "thumbs" => &["id", "interval"],
+            "motionclip" => &["id", "interval", "duration"],
+            other => {
+                return Err(field_error(
                     format!("{entry_path}.id"),
                     format!(
                         "unknown processing id {other:?}; allowed: rec, replay, thumbs, motionclip"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         if let Some(unknown) = map.keys().find(|k| !allowed_keys.contains(&k.as_str())) {
             return Err(field_error(
                 format!("{entry_path}.{unknown}"),

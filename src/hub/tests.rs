@@ -1,1 +1,163 @@
+use super::*;
+use crate::media::Track;
+use bytes::Bytes;
 
+fn packet(track: Track, dts_ms: i64, is_key: bool, size: usize) -> Packet {
+    Packet {
+        track,
+        dts_ms,
+        cts_ms: 0,
+        is_key,
+        config: Arc::new(CodecConfig::default()),
+        flv_body: Bytes::from(vec![0u8; size]),
+        payload_offset: 0,
+    }
+}
+
+/// Pushes `seconds` of 30 fps video with a keyframe every `gop` frames.
+fn push_video(publisher: &Publisher, from_frame: i64, frames: i64, gop: i64) {
+    for f in from_frame..from_frame + frames {
+        publisher.push(packet(Track::Video, f * 33, f % gop == 0, 1000));
+    }
+}
+
+fn next_dts(sub: &mut Subscription) -> Option<i64> {
+    match sub.try_next() {
+        Some(Event::Packet(p)) => Some(p.dts_ms),
+        _ => None,
+    }
+}
+
+#[test]
+fn new_reader_starts_at_the_last_keyframe() {
+    let hubs = Hubs::new(RingLimits::default());
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    push_video(&publisher, 0, 100, 30); // keyframes at 0, 30, 60, 90
+    let mut sub = publisher.hub().subscribe(Delivery::Lossy);
+    assert_eq!(next_dts(&mut sub), Some(90 * 33));
+    let (held, _) = publisher.hub().ring_usage();
+    assert!(held >= 10, "the last GOP stays in the ring");
+}
+
+#[test]
+fn lossless_reader_gets_every_packet_in_order() {
+    let hubs = Hubs::new(RingLimits::default());
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    publisher.push(packet(Track::Video, 0, true, 10));
+    let mut sub = publisher.hub().subscribe(Delivery::Lossless);
+    push_video(&publisher, 1, 299, 30);
+    let mut seen = Vec::new();
+    while let Some(dts) = next_dts(&mut sub) {
+        seen.push(dts);
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(seen.windows(2).all(|w| w[1] == w[0] + 33));
+    drop(publisher);
+    assert!(matches!(sub.try_next(), Some(Event::Ended)));
+}
+
+#[test]
+fn lossy_reader_behind_skips_to_newest_keyframe() {
+    let hubs = Hubs::new(RingLimits::default());
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    publisher.push(packet(Track::Video, 0, true, 10));
+    let mut sub = publisher.hub().subscribe(Delivery::Lossy);
+    push_video(&publisher, 1, 299, 30); // 10 s later, the reader has read nothing
+    match sub.try_next() {
+        Some(Event::Gap { missed }) => assert!(missed > 200, "missed {missed}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(next_dts(&mut sub), Some(270 * 33));
+    assert!(publisher.hub().dropped_packets.load(Ordering::Relaxed) > 200);
+}
+
+#[test]
+fn lossy_reader_lagging_inside_the_ring_skips_after_max_lag() {
+    let limits = RingLimits {
+        lossy_max_lag_ms: 1000,
+        ..RingLimits::default()
+    };
+    let hubs = Hubs::new(limits);
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    // A lossless reader holds the ring, so the lossy one is not pushed out of it.
+    publisher.push(packet(Track::Video, 0, true, 10));
+    let _recorder = publisher.hub().subscribe(Delivery::Lossless);
+    let mut player = publisher.hub().subscribe(Delivery::Lossy);
+    push_video(&publisher, 1, 100, 30);
+    assert!(matches!(player.try_next(), Some(Event::Gap { .. })));
+    assert_eq!(next_dts(&mut player), Some(90 * 33));
+}
+
+#[test]
+fn lossless_backlog_cap_makes_an_explicit_gap() {
+    let limits = RingLimits {
+        max_backlog_bytes: 50_000,
+        ..RingLimits::default()
+    };
+    let hubs = Hubs::new(limits);
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    publisher.push(packet(Track::Video, 0, true, 1000));
+    let mut slow = publisher.hub().subscribe(Delivery::Lossless);
+    push_video(&publisher, 1, 199, 30);
+    let (_, bytes) = publisher.hub().ring_usage();
+    assert!(bytes <= 50_000, "ring held {bytes} bytes");
+    assert!(matches!(slow.try_next(), Some(Event::Gap { .. })));
+    let resumed = next_dts(&mut slow).unwrap();
+    assert_eq!(resumed % (30 * 33), 0, "resumes at a keyframe");
+}
+
+#[test]
+fn audio_only_streams_keep_a_window() {
+    let hubs = Hubs::new(RingLimits::default());
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    publisher.push(packet(Track::Audio, 0, true, 10));
+    let mut sub = publisher.hub().subscribe(Delivery::Lossy);
+    for i in 1..40 {
+        publisher.push(packet(Track::Audio, i * 21, true, 10));
+    }
+    // 40 frames of 21 ms < min_keep_ms: nothing was skipped.
+    let mut count = 0;
+    while next_dts(&mut sub).is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 40);
+}
+
+#[test]
+fn one_publisher_per_stream() {
+    let hubs = Hubs::new(RingLimits::default());
+    let id = Uuid::new_v4();
+    let first = hubs.claim(id).unwrap();
+    assert_eq!(hubs.claim(id).err(), Some(AlreadyPublishing));
+    assert_eq!(hubs.live_count(), 1);
+    drop(first);
+    assert_eq!(hubs.live_count(), 0);
+    assert!(hubs.claim(id).is_ok());
+}
+
+#[tokio::test]
+async fn waiting_reader_wakes_on_push_and_on_end() {
+    let hubs = Hubs::new(RingLimits::default());
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    let mut sub = publisher.hub().subscribe(Delivery::Lossy);
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        loop {
+            match sub.next().await {
+                Event::Packet(p) => got.push(p.dts_ms),
+                Event::Ended => return got,
+                Event::Gap { .. } => {}
+            }
+        }
+    });
+    for i in 0..50 {
+        publisher.push(packet(Track::Video, i * 33, i == 0, 10));
+        tokio::task::yield_now().await;
+    }
+    drop(publisher);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 50);
+}
