@@ -18,6 +18,7 @@
 
 pub mod amf0;
 pub mod catalog;
+pub mod client;
 pub mod config;
 pub mod flv;
 pub mod http;

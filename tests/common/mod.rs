@@ -1,0 +1,167 @@
+//! Shared harness: the real server on port 0 with a temporary data folder, an HTTP client,
+//! the fixture, and the external tools (required when CI=true).
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use reelay::client::RtmpClient;
+use reelay::config::Config;
+use reelay::flv::file::{read_tags, FlvTag};
+use reelay::server::{self, Server};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub struct TestServer {
+    pub server: Server,
+    pub dir: tempfile::TempDir,
+    pub admin_key: String,
+    pub http: reqwest::Client,
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("reelay=debug")
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.data_dir = dir.path().to_path_buf();
+    config.server.http_addr = "127.0.0.1:0".into();
+    config.rtmp.addr = "127.0.0.1:0".into();
+    tweak(&mut config);
+    let server = server::start(config).await.unwrap();
+    let admin_key = server.first_admin_key.clone().unwrap();
+    TestServer {
+        server,
+        dir,
+        admin_key,
+        http: reqwest::Client::new(),
+    }
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.server.http_addr, path)
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(key) = key {
+            req = req.header("X-BINTU-APIKEY", key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, Some(&self.admin_key), None)
+            .await
+    }
+
+    pub async fn create_stream(&self) -> Value {
+        let (status, body) = self
+            .request(
+                reqwest::Method::POST,
+                "/stream",
+                Some(&self.admin_key),
+                Some(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    pub async fn state_of(&self, id: &str) -> String {
+        let (_, body) = self.get(&format!("/stream/{id}")).await;
+        body["state"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Polls until the stream is in `state` (or panics after 10 s).
+    pub async fn wait_state(&self, id: &str, state: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.state_of(id).await;
+            if now == state {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stream {id} stuck in {now}, wanted {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn sessions(&self, id: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/stream/{id}/sessions")).await;
+        assert_eq!(status, 200);
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn rtmp(&self) -> std::net::SocketAddr {
+        self.server.rtmp_addr
+    }
+}
+
+pub fn streamname(stream: &Value) -> String {
+    stream["ingest"]["rtmp"]["streamname"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+pub fn fixture_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/obs-like.flv")
+}
+
+pub fn fixture_tags() -> Vec<FlvTag> {
+    read_tags(&Bytes::from(std::fs::read(fixture_path()).unwrap())).unwrap()
+}
+
+/// Sends tags paced at `speed` × real time (0 = as fast as possible).
+pub async fn send_tags(client: &mut RtmpClient, tags: &[FlvTag], speed: f64) {
+    let start = Instant::now();
+    let first_ts = tags.first().map(|t| t.timestamp_ms).unwrap_or(0);
+    for tag in tags {
+        if speed > 0.0 {
+            let due =
+                Duration::from_secs_f64(f64::from(tag.timestamp_ms - first_ts) / 1000.0 / speed);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        client.send_tag(tag).await.unwrap();
+    }
+}
+
+/// An external tool, or `None` when not installed. With CI=true a missing tool fails the test.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{name} is required when CI=true (apt-get install ffmpeg)");
+        }
+        eprintln!("skipping: {name} not installed");
+    }
+    found
+}
