@@ -80,9 +80,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         source,
     })?;
     let catalog = Catalog::open(&catalog_path(&data_dir))?;
-    let recovered = catalog
-        .call(|conn| catalog::recover_open_sessions(conn))
-        .await?;
+    let recovered = catalog.call(catalog::recover_open_sessions).await?;
     if recovered > 0 {
         tracing::warn!(
             sessions = recovered,

@@ -399,7 +399,7 @@ impl Demuxer {
         if values.first().and_then(amf0::Value::as_str) != Some("onMetaData") {
             return Ok(Demuxed::Nothing);
         }
-        let metadata = Bytes::from(amf0::encode_all(values).freeze());
+        let metadata = amf0::encode_all(values).freeze();
         if self.config.metadata.as_ref() == Some(&metadata) {
             return Ok(Demuxed::Nothing);
         }

@@ -369,10 +369,10 @@ impl ServerProtocol {
                 self.next_stream_id = self.next_stream_id.saturating_add(1);
                 self.result(transaction, Value::Number(f64::from(id)));
             }
-            "releaseStream" | "FCPublish" | "getStreamLength" | "FCSubscribe" => {
-                if transaction > 0.0 {
-                    self.result(transaction, Value::Undefined);
-                }
+            "releaseStream" | "FCPublish" | "getStreamLength" | "FCSubscribe"
+                if transaction > 0.0 =>
+            {
+                self.result(transaction, Value::Undefined);
             }
             "publish" | "play" => {
                 let key = values
