@@ -224,6 +224,13 @@ impl RtmpClient {
         Ok(())
     }
 
+    /// Requests playing `key` and hands back the raw socket once the server accepted, for
+    /// load tests that count bytes instead of parsing them.
+    pub async fn into_play_socket(mut self, key: &str) -> Result<TcpStream, ClientError> {
+        self.play(key).await?;
+        Ok(self.socket)
+    }
+
     /// The next audio or video message a player receives; `None` when the stream ends.
     pub async fn next_media(&mut self) -> Result<Option<ReceivedMedia>, ClientError> {
         loop {

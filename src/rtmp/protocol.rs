@@ -135,6 +135,14 @@ impl ServerProtocol {
         }
     }
 
+    /// A connection whose handshake already completed: lets fuzzers and tests reach the
+    /// chunk stream and commands without producing a valid handshake first.
+    pub fn after_handshake() -> Self {
+        let mut protocol = Self::new();
+        protocol.stage = Stage::Established;
+        protocol
+    }
+
     /// True once the handshake completed.
     pub fn is_established(&self) -> bool {
         matches!(self.stage, Stage::Established)

@@ -1,0 +1,110 @@
+//! Writes seed corpora for the fuzz targets from the fixture: a real post-handshake publisher
+//! byte stream (connect, createStream, publish, media at the default 128-byte chunk size),
+//! a handshake followed by it, real sequence headers, AMF0 command bodies and FLV tag records.
+//!
+//! `cargo run --example fuzz_seeds` (writes into fuzz/corpus/<target>/).
+
+use bytes::{Bytes, BytesMut};
+use reelay::amf0::{encode_all, object, Value};
+use reelay::flv::file::read_tags;
+use reelay::rtmp::chunk::{ChunkEncoder, Message};
+use rml_rtmp::handshake::{Handshake, PeerType};
+use std::path::Path;
+
+fn command(values: &[Value]) -> Bytes {
+    encode_all(values).freeze()
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = Bytes::from(std::fs::read(root.join("tests/fixtures/obs-like.flv"))?);
+    let tags = read_tags(&data)?;
+    let corpus = root.join("fuzz/corpus");
+    let write = |target: &str, name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(name), bytes)?;
+        Ok(())
+    };
+
+    let connect = command(&[
+        Value::String("connect".into()),
+        Value::Number(1.0),
+        object(&[
+            ("app", Value::String("live".into())),
+            ("tcUrl", Value::String("rtmp://localhost/live".into())),
+            ("type", Value::String("nonprivate".into())),
+        ]),
+    ]);
+    let create = command(&[
+        Value::String("createStream".into()),
+        Value::Number(2.0),
+        Value::Null,
+    ]);
+    let publish = command(&[
+        Value::String("publish".into()),
+        Value::Number(3.0),
+        Value::Null,
+        Value::String("ABCDE-fGhIj".into()),
+        Value::String("live".into()),
+    ]);
+    let mut stream = BytesMut::new();
+    let encoder = ChunkEncoder::default();
+    let mut send = |csid, type_id, stream_id, timestamp, payload: Bytes| {
+        encoder.encode(
+            &mut stream,
+            &Message {
+                csid,
+                timestamp,
+                type_id,
+                stream_id,
+                payload,
+            },
+        )
+    };
+    send(3, 20, 0, 0, connect.clone());
+    send(3, 20, 0, 0, create);
+    send(3, 20, 1, 0, publish.clone());
+    for tag in tags.iter().take(40) {
+        let csid = if tag.tag_type == 8 { 4 } else { 6 };
+        send(csid, tag.tag_type, 1, tag.timestamp_ms, tag.body.clone());
+    }
+    write("chunk_stream", "publish-session", &[&[0u8][..], &stream].concat())?;
+    write("chunk_stream", "publish-session-split", &[&[77u8][..], &stream].concat())?;
+
+    let mut client = Handshake::new(PeerType::Client);
+    let c0c1 = client
+        .generate_outbound_p0_and_p1()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut handshake = vec![40u8];
+    handshake.extend_from_slice(&c0c1);
+    handshake.extend_from_slice(&c0c1[1..]); // a C2-sized echo
+    handshake.extend_from_slice(&stream[..stream.len().min(4000)]);
+    write("handshake", "c0c1c2-session", &handshake)?;
+
+    for (i, tag) in tags.iter().take(12).enumerate() {
+        let kind = match tag.tag_type {
+            9 => 0u8,
+            8 => 1,
+            _ => 2,
+        };
+        let len = tag.body.len().min(255);
+        let mut record = vec![kind, len as u8, 0, i as u8];
+        record.extend_from_slice(&tag.body[..len]);
+        write("flv_tags", &format!("tag-{i}"), &record)?;
+    }
+    if let Some(video) = tags.iter().find(|t| t.tag_type == 9 && t.body[1] == 0) {
+        write("avc_config", "x264-high", &video.body[5..])?;
+    }
+    if let Some(audio) = tags.iter().find(|t| t.tag_type == 8 && t.body[1] == 0) {
+        write("aac_config", "lc-48k-stereo", &audio.body[2..])?;
+    }
+    write("amf0", "connect", &connect)?;
+    write("amf0", "publish", &publish)?;
+    if let Some(script) = tags.iter().find(|t| t.tag_type == 18) {
+        write("amf0", "onmetadata", &script.body)?;
+    }
+    write("flv_file", "fixture-head", &data[..data.len().min(20_000)])?;
+    println!("seeds written to {}", corpus.display());
+    Ok(())
+}
