@@ -40,7 +40,14 @@ fn session_bytes(chunk_size: usize) -> Bytes {
     send(&encoder, 3, 20, 0, 0, connect.freeze());
     for tag in &tags {
         let csid = if tag.tag_type == 8 { 4 } else { 6 };
-        send(&encoder, csid, tag.tag_type, 1, tag.timestamp_ms, tag.body.clone());
+        send(
+            &encoder,
+            csid,
+            tag.tag_type,
+            1,
+            tag.timestamp_ms,
+            tag.body.clone(),
+        );
     }
     out.freeze()
 }

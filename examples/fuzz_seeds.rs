@@ -69,8 +69,16 @@ fn main() -> anyhow::Result<()> {
         let csid = if tag.tag_type == 8 { 4 } else { 6 };
         send(csid, tag.tag_type, 1, tag.timestamp_ms, tag.body.clone());
     }
-    write("chunk_stream", "publish-session", &[&[0u8][..], &stream].concat())?;
-    write("chunk_stream", "publish-session-split", &[&[77u8][..], &stream].concat())?;
+    write(
+        "chunk_stream",
+        "publish-session",
+        &[&[0u8][..], &stream].concat(),
+    )?;
+    write(
+        "chunk_stream",
+        "publish-session-split",
+        &[&[77u8][..], &stream].concat(),
+    )?;
 
     let mut client = Handshake::new(PeerType::Client);
     let c0c1 = client

@@ -248,10 +248,16 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let ingest_mbit = sent_in_window.iter().sum::<u64>() as f64 * 8.0 / elapsed / 1e6;
-    println!("streams: {}  players: {}  window: {elapsed:.1} s", args.streams, args.players);
+    println!(
+        "streams: {}  players: {}  window: {elapsed:.1} s",
+        args.streams, args.players
+    );
     println!("ingest: {ingest_mbit:.2} Mbit/s total, publishers failed: {failed_publishers}");
     if args.players > 0 {
-        println!("players kept up: {kept_up}/{}  disconnected: {disconnected}", args.players);
+        println!(
+            "players kept up: {kept_up}/{}  disconnected: {disconnected}",
+            args.players
+        );
     }
     if let (Some((t0, _)), Some((t1, rss_kib))) = (before, after) {
         let ticks_per_sec = 100.0; // USER_HZ on Linux

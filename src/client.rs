@@ -216,11 +216,22 @@ impl RtmpClient {
         Ok(())
     }
 
-    /// Ends publishing (deleteStream) and closes the connection.
+    /// Ends publishing (deleteStream) and closes the connection gracefully: FIN, then drain
+    /// until the server closes. (Closing with unread data makes the kernel send RST and drop
+    /// whatever it had not sent yet.)
     pub async fn stop_publishing(mut self) -> Result<(), ClientError> {
         let results = self.session.stop_publishing().map_err(rtmp_err)?;
         self.handle_results(results).await?;
         self.socket.shutdown().await?;
+        let drain = async {
+            let mut sink = vec![0u8; 64 * 1024];
+            while let Ok(n) = self.socket.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
         Ok(())
     }
 

@@ -292,3 +292,77 @@ async fn connection_limit_refuses_extra_connections() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(RtmpClient::connect(t.rtmp(), "live").await.is_ok());
 }
+
+/// The fixture repeated `laps` times with continuous timestamps (headers once).
+fn looped_tags(laps: u32) -> Vec<reelay::flv::file::FlvTag> {
+    let tags = fixture_tags();
+    let span = tags.last().unwrap().timestamp_ms + 33;
+    let mut out = Vec::new();
+    for lap in 0..laps {
+        for tag in &tags {
+            let is_header = tag.tag_type == 18 || tag.body[1] == 0 || tag.body[1] == 2;
+            if lap > 0 && is_header {
+                continue;
+            }
+            out.push(reelay::flv::file::FlvTag {
+                tag_type: tag.tag_type,
+                timestamp_ms: tag.timestamp_ms + lap * span,
+                body: tag.body.clone(),
+            });
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_that_does_not_read_never_slows_the_publisher() {
+    let t = start_with(|c| c.rtmp.write_timeout_secs = 2).await;
+    let stream = t.create_stream().await;
+    let id = uuid::Uuid::parse_str(stream["id"].as_str().unwrap()).unwrap();
+    let name = streamname(&stream);
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    // A stuck viewer: plays, then never reads its socket.
+    let stuck = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    let stuck_socket = stuck.into_play_socket(&name).await.unwrap();
+    // A lossless reader inside the server checks that ingest delivers every packet.
+    let hub = t.server.hubs.get(id).unwrap();
+    let mut recorder = hub.subscribe(reelay::hub::Delivery::Lossless);
+
+    // 2 minutes of media (~9 MB), as fast as the publisher can send it.
+    let tags = looped_tags(20);
+    let media = tags
+        .iter()
+        .filter(|t| t.tag_type != 18 && t.body[1] != 0 && !(t.tag_type == 9 && t.body[1] == 2))
+        .count();
+    let started = std::time::Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut n = 0usize;
+        loop {
+            match recorder.next().await {
+                reelay::hub::Event::Packet(_) => n += 1,
+                reelay::hub::Event::Ended => return n,
+                gap => panic!("lossless reader lost data after {n} packets: {gap:?}"),
+            }
+        }
+    });
+    send_tags(&mut publisher, &tags, 0.0).await;
+    let push_time = started.elapsed();
+    // Meanwhile the stuck player was skipped forward (and eventually dropped).
+    assert!(
+        hub.dropped_packets
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    publisher.stop_publishing().await.unwrap();
+    let delivered = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivered, media, "the lossless reader got every packet");
+    assert!(
+        push_time < Duration::from_secs(20),
+        "publisher stalled: {push_time:?}"
+    );
+    drop(stuck_socket);
+}

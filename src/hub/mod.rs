@@ -6,7 +6,8 @@
 //! - The ring always keeps the last GOP (from the newest keyframe) and at least
 //!   `min_keep_ms` of media, so a new reader starts at a keyframe at once.
 //! - Lossless readers (recorder, replay) hold the ring back until they have read a packet, up
-//!   to `max_backlog_bytes` / `max_backlog_ms`; past that ingest wins and the reader gets
+//!   to `max_backlog_bytes` / `max_backlog_ms` (wall-clock age, so a publisher sending faster
+//!   than real time does not trip it); past that ingest wins and the reader gets
 //!   [`Event::Gap`] — the loss is explicit.
 //! - Lossy readers (players, thumbnails) hold nothing back: behind the ring, or more than
 //!   `lossy_max_lag_ms` behind the newest packet with a newer keyframe available, they get
@@ -31,6 +32,7 @@ use uuid::Uuid;
 pub struct RingLimits {
     pub min_keep_ms: i64,
     pub max_backlog_bytes: usize,
+    /// Wall-clock age of the oldest packet a lossless reader may still need.
     pub max_backlog_ms: i64,
     pub lossy_max_lag_ms: i64,
 }
@@ -123,7 +125,7 @@ pub struct Publisher {
 impl Publisher {
     /// Appends a packet and wakes readers. Never waits on a reader.
     pub fn push(&self, packet: Packet) {
-        self.hub.lock().push(packet);
+        self.hub.lock().push(packet, std::time::Instant::now());
         self.hub.notify.notify_waiters();
     }
 

@@ -5,10 +5,14 @@ use super::{Delivery, Event, RingLimits};
 use crate::media::{CodecConfig, Packet, Track};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub(super) struct Ring {
     /// `packets[i]` has sequence number `base_seq + i`.
     pub packets: VecDeque<Packet>,
+    /// When each packet arrived (parallel to `packets`): the backlog age cap is wall-clock
+    /// time, so a publisher sending faster than real time does not trip it.
+    arrivals: VecDeque<Instant>,
     pub base_seq: u64,
     /// Sequence numbers of random access points still in the ring, oldest first. With video
     /// these are video keyframes; for audio-only streams every audio packet.
@@ -26,6 +30,7 @@ impl Ring {
     pub fn new(limits: RingLimits) -> Self {
         Ring {
             packets: VecDeque::new(),
+            arrivals: VecDeque::new(),
             base_seq: 0,
             keyframes: VecDeque::new(),
             has_video: false,
@@ -50,7 +55,7 @@ impl Ring {
         self.keyframes.back().copied().unwrap_or(self.base_seq)
     }
 
-    pub fn push(&mut self, packet: Packet) {
+    pub fn push(&mut self, packet: Packet, now: Instant) {
         if packet.track == Track::Video && !self.has_video {
             // Audio packets stop counting as random access points once video exists.
             self.has_video = true;
@@ -62,11 +67,12 @@ impl Ring {
         }
         self.bytes += packet.flv_body.len();
         self.packets.push_back(packet);
-        self.prune();
+        self.arrivals.push_back(now);
+        self.prune(now);
     }
 
     /// Drops packets no reader needs any more, then enforces the backlog caps.
-    fn prune(&mut self) {
+    fn prune(&mut self, now: Instant) {
         let newest_dts = match self.packets.back() {
             Some(p) => p.dts_ms,
             None => return,
@@ -88,8 +94,9 @@ impl Ring {
         }
         // Caps: ingest wins over a lossless reader that is too far behind, but the last GOP
         // stays unless it alone exceeds the byte cap.
-        while let Some(front) = self.packets.front() {
-            let too_old = newest_dts - front.dts_ms > self.limits.max_backlog_ms;
+        let max_age = Duration::from_millis(u64::try_from(self.limits.max_backlog_ms).unwrap_or(0));
+        while let Some(&arrived) = self.arrivals.front() {
+            let too_old = now.duration_since(arrived) > max_age;
             let too_big = self.bytes > self.limits.max_backlog_bytes;
             let before_last_key = self.base_seq < last_key;
             if !(too_big || (too_old && before_last_key)) || self.packets.len() == 1 {
@@ -101,6 +108,7 @@ impl Ring {
 
     fn pop_front(&mut self) {
         if let Some(p) = self.packets.pop_front() {
+            self.arrivals.pop_front();
             self.bytes -= p.flv_body.len();
             self.base_seq += 1;
             while self.keyframes.front().is_some_and(|&k| k < self.base_seq) {

@@ -161,3 +161,26 @@ async fn waiting_reader_wakes_on_push_and_on_end() {
         .unwrap();
     assert_eq!(got.len(), 50);
 }
+
+#[test]
+fn backlog_age_cap_is_wall_clock_not_media_time() {
+    let limits = RingLimits {
+        max_backlog_ms: 1000,
+        ..RingLimits::default()
+    };
+    let start = std::time::Instant::now();
+    let mut ring = ring::Ring::new(limits);
+    ring.lossless_cursors.insert(0, 0);
+    // 60 s of media arriving at once (a file pushed faster than real time): all kept.
+    for f in 0..1800 {
+        ring.push(packet(Track::Video, f * 33, f % 60 == 0, 100), start);
+    }
+    assert_eq!(ring.packets.len(), 1800);
+    // 2 s later the reader still has not moved: the old GOPs go, the last GOP stays.
+    let later = start + std::time::Duration::from_secs(2);
+    ring.push(packet(Track::Video, 1800 * 33, true, 100), later);
+    assert!(ring.base_seq > 0);
+    assert!(ring.packets.len() <= 61, "{}", ring.packets.len());
+    let (event, _) = ring.read(0, Delivery::Lossless);
+    assert!(matches!(event, Some(Event::Gap { .. })));
+}
