@@ -214,7 +214,7 @@ async fn obs29_session_ends_cleanly_with_fin_and_rst() {
     // FIN, then RST (SO_LINGER 0 on close).
     socket.shutdown().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    socket.set_zero_linger().unwrap();
     drop(socket);
 
     t.wait_state(&id, "ended").await;
