@@ -188,6 +188,15 @@ async fn setup(ctx: &Arc<RtmpContext>, io: &mut Io) -> Result<Role, Outcome> {
     }
 }
 
+/// The stream an RTMP key names (streamname or id).
+async fn lookup_stream(ctx: &Arc<RtmpContext>, key: &str) -> Result<Option<Stream>, Outcome> {
+    let key = key.to_string();
+    ctx.catalog
+        .call(move |conn| catalog::find_stream_by_key(conn, &key))
+        .await
+        .map_err(|e| Outcome::Internal(e.to_string()))
+}
+
 async fn admit_publisher(
     ctx: &Arc<RtmpContext>,
     io: &mut Io,
@@ -195,12 +204,7 @@ async fn admit_publisher(
     key: String,
     app: String,
 ) -> Result<Role, Outcome> {
-    let lookup_key = key.clone();
-    let found = ctx
-        .catalog
-        .call(move |conn| catalog::find_stream_by_key(conn, &lookup_key))
-        .await
-        .map_err(|e| Outcome::Internal(e.to_string()))?;
+    let found = lookup_stream(ctx, &key).await?;
     let refuse = |io: &mut Io, code: &str, why: &str| {
         io.proto.reject_publish(stream_id, code, why);
     };
@@ -268,13 +272,7 @@ async fn admit_player(
     stream_id: u32,
     key: String,
 ) -> Result<Role, Outcome> {
-    let lookup_key = key.clone();
-    let found = ctx
-        .catalog
-        .call(move |conn| catalog::find_stream_by_key(conn, &lookup_key))
-        .await
-        .map_err(|e| Outcome::Internal(e.to_string()))?;
-    let Some(stream) = found else {
+    let Some(stream) = lookup_stream(ctx, &key).await? else {
         io.proto.reject_play(stream_id, "unknown stream");
         return Err(io.refuse(format!("play {key:?}: unknown stream")).await);
     };

@@ -563,3 +563,6 @@ impl ServerProtocol {
         self.output.len()
     }
 }
+
+#[cfg(test)]
+mod tests;
