@@ -130,9 +130,9 @@ impl RbspReader {
         Ok(((1u64 << zeros) - 1 + u64::from(rest)).min(u64::from(u32::MAX)) as u32)
     }
 
-    fn se(&mut self) -> Result<i32, AvcError> {
+    fn se(&mut self) -> Result<i64, AvcError> {
         let code = self.ue()?;
-        let magnitude = code.div_ceil(2) as i32;
+        let magnitude = i64::from(code.div_ceil(2));
         Ok(if code % 2 == 1 { magnitude } else { -magnitude })
     }
 }
@@ -152,11 +152,14 @@ fn strip_emulation_prevention(nal: &[u8]) -> Vec<u8> {
 }
 
 fn skip_scaling_list(reader: &mut RbspReader, size: u32) -> Result<(), AvcError> {
-    let mut last = 8i32;
-    let mut next = 8i32;
+    let mut last = 8i64;
+    let mut next = 8i64;
     for _ in 0..size {
         if next != 0 {
             let delta = reader.se()?;
+            if !(-128..=127).contains(&delta) {
+                return Err(AvcError::BadSps("delta_scale out of range"));
+            }
             next = (last + delta + 256).rem_euclid(256);
         }
         if next != 0 {
@@ -285,6 +288,17 @@ mod tests {
                 "len {len}"
             );
         }
+    }
+
+    /// Found by the avc_config fuzz target: a scaling-list delta of 2^31 overflowed i32.
+    #[test]
+    fn huge_scaling_list_delta_is_an_error_not_an_overflow() {
+        let sps = [
+            0x67, 0x64, 0x02, 0x01, 0x04, 0x00, 0x06, 0x1e, 0xac, 0xf8, 0x11, 0x23, 0x00, 0x00,
+            0x00, 0xf2, 0x00, 0x01, 0x00, 0x00, 0x00, 0xf7, 0xd2, 0xe9, 0x00, 0x00, 0x00, 0x00,
+            0x03, 0xff, 0xff, 0xff, 0x00, 0xef, 0xbc, 0xb2, 0x00, 0x00,
+        ];
+        assert!(sps_picture_size(&sps).is_err());
     }
 
     #[test]
