@@ -9,7 +9,7 @@ use thiserror::Error;
 /// A setting that cannot be used, named by its `section.key`.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -19,12 +19,12 @@ use tokio_util::task::TaskTracker;
 /// Why the server could not start.
 #[derive(Debug, Error)]
 pub enum StartError {
-    #[error("cannot use data folder {path}: {source}")]
+    #[error("cannot use data folder {path}")]
     DataDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         source: std::io::Error,
@@ -79,6 +79,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         path: data_dir.clone(),
         source,
     })?;
+    // Bind first: a port conflict must not cost the one-time print of the first admin key.
+    let rtmp_listener = bind(&config.rtmp.addr).await?;
+    let http_listener = bind(&config.server.http_addr).await?;
     let catalog = Catalog::open(&catalog_path(&data_dir))?;
     let recovered = catalog.call(catalog::recover_open_sessions).await?;
     if recovered > 0 {
@@ -101,8 +104,6 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         })?;
     }
 
-    let rtmp_listener = bind(&config.rtmp.addr).await?;
-    let http_listener = bind(&config.server.http_addr).await?;
     let rtmp_addr = rtmp_listener
         .local_addr()
         .map_err(|source| StartError::Bind {
