@@ -175,6 +175,7 @@ async fn play(
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let tags = Arc::new(read_tags(&Bytes::from(std::fs::read(&args.file)?))?);
+    let idle = args.pid.map(proc_usage).transpose()?;
     let mut names = Vec::new();
     for i in 0..args.streams {
         names.push(match (&args.api, &args.key) {
@@ -259,14 +260,17 @@ async fn main() -> anyhow::Result<()> {
             args.players
         );
     }
-    if let (Some((t0, _)), Some((t1, rss_kib))) = (before, after) {
+    if let (Some((_, idle_kib)), Some((t0, _)), Some((t1, rss_kib))) = (idle, before, after) {
         let ticks_per_sec = 100.0; // USER_HZ on Linux
         let cpu_percent = (t1 - t0) as f64 / ticks_per_sec / elapsed * 100.0;
         let per_stream = cpu_percent / args.streams.max(1) as f64;
+        let grown_mib = (rss_kib.saturating_sub(idle_kib)) as f64 / 1024.0;
         println!(
-            "server cpu: {cpu_percent:.2} % of one core, {per_stream:.3} % per stream; rss: {:.1} MiB, {:.2} MiB per stream",
+            "server cpu: {cpu_percent:.2} % of one core, {per_stream:.3} % per stream; \
+             rss: {:.1} MiB (idle {:.1} MiB), growth {:.3} MiB per stream",
             rss_kib as f64 / 1024.0,
-            rss_kib as f64 / 1024.0 / args.streams.max(1) as f64
+            idle_kib as f64 / 1024.0,
+            grown_mib / args.streams.max(1) as f64
         );
     }
     Ok(())

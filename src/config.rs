@@ -64,6 +64,10 @@ pub struct RtmpSettings {
     pub write_timeout_secs: u64,
     /// A player that had to skip this many times within a minute is disconnected.
     pub max_player_skips_per_minute: u32,
+    /// Publishers are read on a shared grid of this many milliseconds, so one wakeup serves
+    /// every stream (SRS calls this "merged read"). Adds at most this much latency; 0 reads
+    /// on every arrival (lowest latency, several times the CPU).
+    pub ingest_batch_ms: u64,
 }
 
 impl Default for RtmpSettings {
@@ -75,6 +79,7 @@ impl Default for RtmpSettings {
             handshake_timeout_secs: 10,
             write_timeout_secs: 10,
             max_player_skips_per_minute: 5,
+            ingest_batch_ms: 20,
         }
     }
 }
@@ -238,6 +243,9 @@ impl Config {
         }
         if self.rtmp.max_connections == 0 {
             return Err(invalid("rtmp.max_connections", "must be at least 1"));
+        }
+        if self.rtmp.ingest_batch_ms > 500 {
+            return Err(invalid("rtmp.ingest_batch_ms", "must be 0..=500"));
         }
         if self.rtmp.read_timeout_secs == 0 || self.rtmp.handshake_timeout_secs == 0 {
             return Err(invalid(

@@ -132,6 +132,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         hubs: hubs.clone(),
         settings: config.rtmp.clone(),
         shutdown: shutdown.clone(),
+        clock_epoch: tokio::time::Instant::now(),
     });
     tasks.spawn(rtmp::serve(rtmp_listener, ctx, tasks.clone()));
 

@@ -11,7 +11,15 @@ use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_play_states_and_session() {
-    let t = start().await;
+    publish_play_check(start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_play_with_event_driven_ingest() {
+    publish_play_check(start_with(|c| c.rtmp.ingest_batch_ms = 0).await).await;
+}
+
+async fn publish_play_check(t: TestServer) {
     let stream = t.create_stream().await;
     let id = stream["id"].as_str().unwrap().to_string();
     let name = streamname(&stream);
@@ -91,6 +99,18 @@ async fn late_joiner_starts_at_a_keyframe_with_headers() {
     // 3 s of media, then a player joins.
     let (first, rest) = tags.split_at(tags.iter().position(|t| t.timestamp_ms > 3000).unwrap());
     send_tags(&mut publisher, first, 0.0).await;
+    // Ingest reads on a 20 ms grid: let the server take in the burst before joining.
+    let hub = t
+        .server
+        .hubs
+        .get(uuid::Uuid::parse_str(stream["id"].as_str().unwrap()).unwrap())
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while hub.ring_usage().0 < 60 || hub.config().generation < 2 {
+        assert!(std::time::Instant::now() < deadline, "ingest stalled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut player = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
     player.play(&name).await.unwrap();
     let video_header = tags

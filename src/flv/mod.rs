@@ -284,6 +284,7 @@ impl Demuxer {
             config: self.config.clone(),
             flv_body: body,
             payload_offset: offset,
+            rtmp_chunks: Arc::default(),
         })
     }
 

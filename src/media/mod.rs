@@ -10,7 +10,7 @@ pub mod aac;
 pub mod avc;
 
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Which elementary stream a packet belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,6 +117,10 @@ pub struct Packet {
     pub flv_body: Bytes,
     /// Where the codec payload starts inside `flv_body`.
     pub payload_offset: usize,
+    /// This packet as RTMP chunks for players on message stream 1 (nearly all of them),
+    /// built by the first player that sends it and shared by the rest, so fan-out costs no
+    /// copy or encoding per player.
+    pub rtmp_chunks: Arc<OnceLock<Bytes>>,
 }
 
 impl Packet {

@@ -94,6 +94,11 @@ impl ChunkDecoder {
         self.input.extend_from_slice(data);
     }
 
+    /// The input buffer, for reading from a socket straight into it (no intermediate copy).
+    pub fn input_mut(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
     /// Bytes received but not yet consumed as whole chunks.
     pub fn buffered(&self) -> usize {
         self.input.len()

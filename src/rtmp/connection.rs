@@ -1,25 +1,26 @@
-//! One RTMP connection: handshake and connect under a deadline, then either a publish loop
-//! (demux into a hub, read deadline, catalog session) or a play loop (lossy hub reader, write
-//! deadline, disconnect when it keeps falling behind). Each connection logs one line when it
-//! ends, naming the peer and the reason.
+//! One RTMP connection: the socket, handshake and connect under a deadline, publish and play
+//! admission against the catalog, then the publish loop ([`super::publish`]) or the play
+//! loop ([`super::play`]). Each connection logs one line when it ends, naming the peer and
+//! the reason.
 
 use super::listener::RtmpContext;
-use super::protocol::{MediaKind, ProtocolError, ProtocolEvent, ServerProtocol};
-use crate::catalog::{self, EndReason, PublishRefusal, Stream};
-use crate::flv::{Demuxed, Demuxer};
-use crate::hub::{Delivery, Event, Publisher};
-use crate::media::{CodecConfig, Packet, Track};
-use bytes::BytesMut;
+use super::protocol::{ProtocolError, ProtocolEvent, ServerProtocol};
+use super::{play, publish};
+use crate::catalog::{self, PublishRefusal, Stream};
+use crate::hub::{Publisher, StreamHub};
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::{IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 /// Why a connection ended; logged once.
 #[derive(Debug)]
-enum Outcome {
+pub(super) enum Outcome {
     Closed,
     Refused(String),
     Timeout(&'static str),
@@ -49,50 +50,213 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-struct Io {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
-    buf: BytesMut,
-    peer: SocketAddr,
-    proto: ServerProtocol,
+/// The connection's socket: on tokio's reactor while it negotiates and plays; taken off it
+/// ("polled") while it publishes, so segment arrivals wake nobody and the publish loop reads
+/// on the shared ingest grid instead (see `rtmp.ingest_batch_ms`).
+enum Socket {
+    Async {
+        reader: OwnedReadHalf,
+        writer: OwnedWriteHalf,
+    },
+    Polled(std::net::TcpStream),
+    Gone,
+}
+
+/// What a non-blocking read found.
+pub(super) struct Drained {
+    pub bytes: usize,
+    pub eof: bool,
+}
+
+/// Control output a polled publisher may leave unsent (it should read our acks).
+const MAX_UNSENT_BYTES: usize = 1 << 20;
+
+pub(super) struct Io {
+    socket: Socket,
+    /// Handshake bytes land here before going to the handshake state machine; once
+    /// established, reads go straight into the chunk decoder's buffer.
+    handshake_buf: BytesMut,
+    /// Shared media chunks queued for a player, written after the protocol's own output.
+    pending: VecDeque<Bytes>,
+    /// Bytes reserved per read: large for publishers, small for players.
+    pub read_chunk: usize,
+    pub peer: SocketAddr,
+    pub proto: ServerProtocol,
     write_timeout: Duration,
 }
 
 impl Io {
-    /// Reads once into the protocol; `Ok(false)` at end of stream.
-    async fn read_some(&mut self) -> Result<bool, Outcome> {
-        self.buf.clear();
-        self.buf.reserve(64 * 1024);
-        let n = self
-            .reader
-            .read_buf(&mut self.buf)
-            .await
-            .map_err(Outcome::Io)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        self.proto
-            .receive(&self.buf[..n])
-            .map_err(Outcome::Protocol)?;
-        Ok(true)
+    /// Reads once (awaiting data) into the protocol; `Ok(false)` at end of stream.
+    pub async fn read_some(&mut self) -> Result<bool, Outcome> {
+        let Socket::Async { reader, .. } = &mut self.socket else {
+            return Err(Outcome::Internal("async read on a polled socket".into()));
+        };
+        let n = match self.proto.input_buffer() {
+            Some(buf) => {
+                buf.reserve(self.read_chunk);
+                let n = reader.read_buf(buf).await.map_err(Outcome::Io)?;
+                self.proto.note_received(n);
+                n
+            }
+            None => {
+                self.handshake_buf.clear();
+                self.handshake_buf.reserve(4096);
+                let n = reader
+                    .read_buf(&mut self.handshake_buf)
+                    .await
+                    .map_err(Outcome::Io)?;
+                self.proto
+                    .receive(&self.handshake_buf[..n])
+                    .map_err(Outcome::Protocol)?;
+                n
+            }
+        };
+        Ok(n > 0)
     }
 
-    async fn flush(&mut self) -> Result<(), Outcome> {
-        let out = self.proto.take_output();
-        if out.is_empty() {
+    /// Takes the socket off the reactor for the publish loop (non-blocking reads on ticks).
+    pub fn take_off_reactor(&mut self) -> Result<(), Outcome> {
+        if let Socket::Async { reader, writer } = std::mem::replace(&mut self.socket, Socket::Gone)
+        {
+            let stream = reader
+                .reunite(writer)
+                .map_err(|e| Outcome::Internal(e.to_string()))?;
+            self.socket = Socket::Polled(stream.into_std().map_err(Outcome::Io)?);
+        }
+        Ok(())
+    }
+
+    /// Reads whatever a polled socket holds, without waiting, up to `max` bytes.
+    pub fn read_available(&mut self, max: usize) -> Result<Drained, Outcome> {
+        thread_local! {
+            /// Reused read buffer: std reads need initialised memory, so one zeroed buffer
+            /// per thread beats zeroing per read or holding one per connection.
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+        }
+        let Socket::Polled(stream) = &mut self.socket else {
+            return Err(Outcome::Internal("polled read on an async socket".into()));
+        };
+        let proto = &mut self.proto;
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut drained = Drained {
+                bytes: 0,
+                eof: false,
+            };
+            while drained.bytes < max {
+                match stream.read(scratch) {
+                    Ok(0) => {
+                        drained.eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        let Some(input) = proto.input_buffer() else {
+                            return Err(Outcome::Internal(
+                                "polled read before the handshake".into(),
+                            ));
+                        };
+                        input.extend_from_slice(&scratch[..n]);
+                        proto.note_received(n);
+                        drained.bytes += n;
+                        if n < scratch.len() {
+                            break; // drained: what arrives now is read on the next tick
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Outcome::Io(e)),
+                }
+            }
+            Ok(drained)
+        })
+    }
+
+    /// Queues shared media bytes after whatever the protocol has queued so far.
+    pub fn queue(&mut self, bytes: Bytes) {
+        let control = self.proto.take_output();
+        if !control.is_empty() {
+            self.pending.push_back(control.freeze());
+        }
+        self.pending.push_back(bytes);
+    }
+
+    /// Writes everything queued, in order. Async sockets wait (up to the write deadline);
+    /// a polled socket writes what it can now and keeps the rest for the next tick.
+    pub async fn flush(&mut self) -> Result<(), Outcome> {
+        let control = self.proto.take_output();
+        if !control.is_empty() {
+            self.pending.push_back(control.freeze());
+        }
+        if self.pending.is_empty() {
             return Ok(());
         }
-        match tokio::time::timeout(self.write_timeout, self.writer.write_all(&out)).await {
-            Ok(result) => result.map_err(Outcome::Io),
-            Err(_) => Err(Outcome::Timeout("write")),
+        match &mut self.socket {
+            Socket::Async { writer, .. } => {
+                let pending = &mut self.pending;
+                let write_all = async {
+                    while !pending.is_empty() {
+                        let slices: Vec<IoSlice<'_>> =
+                            pending.iter().take(64).map(|b| IoSlice::new(b)).collect();
+                        let written = writer.write_vectored(&slices).await?;
+                        if written == 0 {
+                            return Err(std::io::ErrorKind::WriteZero.into());
+                        }
+                        consume(pending, written);
+                    }
+                    Ok(())
+                };
+                match tokio::time::timeout(self.write_timeout, write_all).await {
+                    Ok(result) => result.map_err(Outcome::Io),
+                    Err(_) => Err(Outcome::Timeout("write")),
+                }
+            }
+            Socket::Polled(stream) => {
+                while !self.pending.is_empty() {
+                    let slices: Vec<IoSlice<'_>> = self
+                        .pending
+                        .iter()
+                        .take(64)
+                        .map(|b| IoSlice::new(b))
+                        .collect();
+                    match stream.write_vectored(&slices) {
+                        Ok(0) => return Err(Outcome::Io(std::io::ErrorKind::WriteZero.into())),
+                        Ok(written) => consume(&mut self.pending, written),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(Outcome::Io(e)),
+                    }
+                }
+                if self.pending.iter().map(Bytes::len).sum::<usize>() > MAX_UNSENT_BYTES {
+                    return Err(Outcome::Timeout("write"));
+                }
+                Ok(())
+            }
+            Socket::Gone => Err(Outcome::Internal("socket gone".into())),
         }
     }
 
     /// Flushes what is queued (a refusal status) and reports the refusal.
     async fn refuse(&mut self, reason: String) -> Outcome {
         let _ = self.flush().await;
-        let _ = self.writer.shutdown().await;
+        if let Socket::Async { writer, .. } = &mut self.socket {
+            let _ = writer.shutdown().await;
+        }
         Outcome::Refused(reason)
+    }
+}
+
+/// Drops `written` bytes from the front of the queue.
+fn consume(pending: &mut VecDeque<Bytes>, mut written: usize) {
+    while written > 0 {
+        let Some(front) = pending.front_mut() else {
+            return;
+        };
+        if written >= front.len() {
+            written -= front.len();
+            pending.pop_front();
+        } else {
+            front.advance(written);
+            written = 0;
+        }
     }
 }
 
@@ -100,9 +264,10 @@ impl Io {
 pub async fn run(ctx: Arc<RtmpContext>, socket: TcpStream, peer: SocketAddr) {
     let (reader, writer) = socket.into_split();
     let mut io = Io {
-        reader,
-        writer,
-        buf: BytesMut::with_capacity(64 * 1024),
+        socket: Socket::Async { reader, writer },
+        handshake_buf: BytesMut::new(),
+        pending: VecDeque::new(),
+        read_chunk: 4096,
         peer,
         proto: ServerProtocol::new(),
         write_timeout: Duration::from_secs(ctx.settings.write_timeout_secs),
@@ -132,22 +297,24 @@ async fn serve(ctx: &Arc<RtmpContext>, io: &mut Io) -> Outcome {
     match setup {
         Err(_) => Outcome::Timeout("handshake/connect"),
         Ok(Err(outcome)) => outcome,
-        Ok(Ok(Role::Publish(publish))) => publish_loop(ctx, io, publish).await,
-        Ok(Ok(Role::Play(play))) => play_loop(ctx, io, play).await,
+        Ok(Ok(Role::Publish(state))) => publish::run(ctx, io, state).await,
+        Ok(Ok(Role::Play(state))) => play::run(ctx, io, state).await,
     }
 }
 
-struct PublishState {
-    stream: Stream,
-    stream_id: u32,
-    session_id: uuid::Uuid,
-    publisher: Publisher,
+/// An admitted publisher.
+pub(super) struct PublishState {
+    pub stream: Stream,
+    pub stream_id: u32,
+    pub session_id: uuid::Uuid,
+    pub publisher: Publisher,
 }
 
-struct PlayState {
-    stream: Stream,
-    stream_id: u32,
-    hub: Arc<crate::hub::StreamHub>,
+/// An admitted player.
+pub(super) struct PlayState {
+    pub stream: Stream,
+    pub stream_id: u32,
+    pub hub: Arc<StreamHub>,
 }
 
 enum Role {
@@ -290,263 +457,11 @@ async fn admit_player(
     }))
 }
 
-/// Feeds one media event into the demuxer and the hub.
-fn ingest(
-    demuxer: &mut Demuxer,
-    publisher: &Publisher,
-    stream: &Stream,
-    kind: MediaKind,
-    timestamp: u32,
-    payload: bytes::Bytes,
-) -> Result<(), Outcome> {
-    let result = match kind {
-        MediaKind::Video => demuxer.video(timestamp, payload),
-        MediaKind::Audio => demuxer.audio(timestamp, payload),
-        MediaKind::Data => match demuxer.script(&payload) {
-            Ok(_) => {
-                publisher.set_config(demuxer.config().clone());
-                return Ok(());
-            }
-            Err(e) => {
-                // Script data is advisory; a bad one is logged, not fatal.
-                tracing::warn!(stream = %stream.streamname, error = %e, "ignoring malformed script data");
-                return Ok(());
-            }
-        },
-    };
-    match result {
-        Ok(Demuxed::Packet(packet)) => publisher.push(packet),
-        Ok(Demuxed::ConfigChanged { warning }) => {
-            let config = demuxer.config().clone();
-            if let Some(warning) = warning {
-                tracing::warn!(stream = %stream.streamname, generation = config.generation, %warning, "codec configuration");
-            } else {
-                tracing::debug!(stream = %stream.streamname, generation = config.generation, "codec configuration changed");
-            }
-            publisher.set_config(config);
-        }
-        Ok(Demuxed::Nothing) => {}
-        Err(e) => return Err(Outcome::BadMedia(e.to_string())),
-    }
-    Ok(())
-}
-
-async fn publish_loop(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState) -> Outcome {
-    let PublishState {
-        stream,
-        stream_id,
-        session_id,
-        publisher,
-    } = state;
-    let read_timeout = Duration::from_secs(ctx.settings.read_timeout_secs);
-    let mut demuxer = Demuxer::default();
-    let outcome = loop {
-        let step: Result<Option<Outcome>, Outcome> = async {
-            while let Some(event) = io.proto.poll_event().map_err(Outcome::Protocol)? {
-                match event {
-                    ProtocolEvent::Media {
-                        kind,
-                        timestamp,
-                        payload,
-                        ..
-                    } => ingest(&mut demuxer, &publisher, &stream, kind, timestamp, payload)?,
-                    ProtocolEvent::StreamClosed { .. } => return Ok(Some(Outcome::Closed)),
-                    ProtocolEvent::Publish { stream_id, .. } => {
-                        io.proto.reject_publish(
-                            stream_id,
-                            "NetStream.Publish.BadName",
-                            "this connection already publishes",
-                        );
-                    }
-                    ProtocolEvent::Play { stream_id, .. } => {
-                        io.proto
-                            .reject_play(stream_id, "this connection is publishing");
-                    }
-                    ProtocolEvent::Connect { .. } => {
-                        return Err(Outcome::Protocol(ProtocolError::Command {
-                            command: "connect".into(),
-                            reason: "sent twice".into(),
-                        }))
-                    }
-                }
-            }
-            io.flush().await?;
-            let read = tokio::select! {
-                _ = ctx.shutdown.cancelled() => return Ok(Some(Outcome::Shutdown)),
-                read = tokio::time::timeout(read_timeout, io.read_some()) => read,
-            };
-            match read {
-                Err(_) => Ok(Some(Outcome::Timeout("read"))),
-                Ok(Ok(true)) => Ok(None),
-                Ok(Ok(false)) => Ok(Some(Outcome::Closed)),
-                Ok(Err(outcome)) => Err(outcome),
-            }
-        }
-        .await;
-        match step {
-            Ok(None) => continue,
-            Ok(Some(outcome)) | Err(outcome) => break outcome,
-        }
-    };
-    if matches!(outcome, Outcome::Shutdown) {
-        io.proto.stop_publish(stream_id, "server shutting down");
-        let _ = io.flush().await;
-    }
-    let reason = match &outcome {
-        Outcome::Closed => EndReason::ClientClosed,
-        // A reset after FCUnpublish/deleteStream, or by a client that just vanished, is a
-        // normal end for a publisher (OBS ends with FIN and RST).
-        Outcome::Io(e) if is_disconnect(e) => EndReason::ClientClosed,
-        Outcome::Timeout(_) => EndReason::Timeout,
-        Outcome::Shutdown => EndReason::Shutdown,
-        _ => EndReason::Error,
-    };
-    drop(publisher);
-    let ended = ctx
-        .catalog
-        .call(move |conn| catalog::end_publish(conn, session_id, reason))
-        .await;
-    if let Err(e) = ended {
-        tracing::error!(stream = %stream.streamname, error = %e, "could not close the session in the catalog");
-    }
-    tracing::info!(peer = %io.peer, stream = %stream.streamname, session = %session_id, reason = reason.as_str(), "publishing ended");
-    outcome
-}
-
-fn is_disconnect(e: &std::io::Error) -> bool {
+/// Resets and aborts that end a connection the way a client closing it does.
+pub(super) fn is_disconnect(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         e.kind(),
         ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
     )
-}
-
-/// Sends the configuration a packet needs (metadata, sequence headers) to a player.
-fn send_config(io: &mut Io, stream_id: u32, config: &CodecConfig, timestamp: u32) {
-    if let Some(metadata) = &config.metadata {
-        io.proto
-            .send_media(MediaKind::Data, stream_id, timestamp, metadata);
-    }
-    if let Some(video) = config.video.as_ref().filter(|v| !v.flv_body.is_empty()) {
-        io.proto
-            .send_media(MediaKind::Video, stream_id, timestamp, &video.flv_body);
-    }
-    if let Some(audio) = config.audio.as_ref().filter(|a| !a.flv_body.is_empty()) {
-        io.proto
-            .send_media(MediaKind::Audio, stream_id, timestamp, &audio.flv_body);
-    }
-}
-
-fn send_packet(io: &mut Io, stream_id: u32, packet: &Packet) {
-    let kind = match packet.track {
-        Track::Video => MediaKind::Video,
-        Track::Audio => MediaKind::Audio,
-    };
-    let timestamp = (packet.dts_ms & 0xFFFF_FFFF) as u32;
-    io.proto
-        .send_media(kind, stream_id, timestamp, &packet.flv_body);
-}
-
-/// Output batched per write: enough to amortise syscalls, small enough to stay responsive.
-const PLAY_BATCH_BYTES: usize = 256 * 1024;
-
-async fn play_loop(ctx: &Arc<RtmpContext>, io: &mut Io, state: PlayState) -> Outcome {
-    let PlayState {
-        stream,
-        stream_id,
-        hub,
-    } = state;
-    tracing::info!(peer = %io.peer, stream = %stream.streamname, "playing started");
-    let mut subscription = hub.subscribe(Delivery::Lossy);
-    drop(hub);
-    let mut sent_generation: Option<u32> = None;
-    let mut metadata_sent: Option<bytes::Bytes> = None;
-    let mut skips: Vec<Instant> = Vec::new();
-    let max_skips = ctx.settings.max_player_skips_per_minute as usize;
-    let mut handle = |io: &mut Io, event: Event| -> Result<(), Outcome> {
-        match event {
-            Event::Packet(packet) => {
-                let ts = (packet.dts_ms & 0xFFFF_FFFF) as u32;
-                if sent_generation != Some(packet.config.generation) {
-                    send_config(io, stream_id, &packet.config, ts);
-                    sent_generation = Some(packet.config.generation);
-                    metadata_sent = packet.config.metadata.clone();
-                } else if packet.config.metadata != metadata_sent {
-                    if let Some(metadata) = &packet.config.metadata {
-                        io.proto
-                            .send_media(MediaKind::Data, stream_id, ts, metadata);
-                    }
-                    metadata_sent = packet.config.metadata.clone();
-                }
-                send_packet(io, stream_id, &packet);
-                Ok(())
-            }
-            Event::Gap { missed } => {
-                let now = Instant::now();
-                skips.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
-                skips.push(now);
-                tracing::debug!(peer = %io.peer, missed, "player behind: skipped to the newest keyframe");
-                if skips.len() > max_skips {
-                    return Err(Outcome::TooSlow(skips.len() as u32));
-                }
-                Ok(())
-            }
-            Event::Ended => {
-                io.proto.end_play(stream_id);
-                Err(Outcome::StreamEnded)
-            }
-        }
-    };
-    let outcome = loop {
-        // Drain what is ready into one write.
-        let mut failed = None;
-        while io.proto.pending_output() < PLAY_BATCH_BYTES {
-            match subscription.try_next() {
-                Some(event) => {
-                    if let Err(outcome) = handle(io, event) {
-                        failed = Some(outcome);
-                        break;
-                    }
-                }
-                None => break,
-            }
-        }
-        if let Err(outcome) = io.flush().await {
-            break outcome;
-        }
-        if let Some(outcome) = failed {
-            break outcome;
-        }
-        tokio::select! {
-            _ = ctx.shutdown.cancelled() => break Outcome::Shutdown,
-            event = subscription.next() => {
-                if let Err(outcome) = handle(io, event) {
-                    let _ = io.flush().await;
-                    break outcome;
-                }
-            }
-            read = io.read_some() => match read {
-                Ok(true) => {
-                    let mut closed = false;
-                    loop {
-                        match io.proto.poll_event() {
-                            Ok(Some(ProtocolEvent::StreamClosed { .. })) => closed = true,
-                            Ok(Some(_)) => {}
-                            Ok(None) => break,
-                            Err(e) => return Outcome::Protocol(e),
-                        }
-                    }
-                    if closed {
-                        break Outcome::Closed;
-                    }
-                }
-                Ok(false) => break Outcome::Closed,
-                Err(outcome) => break outcome,
-            },
-        }
-    };
-    if let Outcome::TooSlow(skips) = &outcome {
-        tracing::warn!(peer = %io.peer, stream = %stream.streamname, skips, "player disconnected: kept falling behind");
-    }
-    outcome
 }

@@ -19,6 +19,8 @@ pub struct RtmpContext {
     pub settings: RtmpSettings,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
+    /// Origin of the shared ingest read grid (see `rtmp.ingest_batch_ms`).
+    pub clock_epoch: tokio::time::Instant,
 }
 
 /// Accepts connections until shutdown; connection tasks are tracked by `tasks`.

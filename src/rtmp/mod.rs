@@ -2,12 +2,14 @@
 //! the catalog, publishing into a hub and playing out of one.
 //!
 //! Layers: [`chunk`] (chunk stream codec, sans-IO) → [`protocol`] (handshake and commands,
-//! sans-IO) → [`connection`] (the async task: deadlines, admission, publish and play loops)
-//! → [`listener`] (accept loop with a connection limit and backoff).
+//! sans-IO) → [`connection`] (the socket, deadlines, admission) → `publish` / `play` (the
+//! loops) → [`listener`] (accept loop with a connection limit and backoff).
 
 pub mod chunk;
 pub mod connection;
 pub mod listener;
+mod play;
 pub mod protocol;
+mod publish;
 
 pub use listener::{serve, RtmpContext};

@@ -155,7 +155,6 @@ impl ServerProtocol {
 
     /// Feeds received bytes. Errors are protocol violations: close the connection.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
-        self.bytes_received += data.len() as u64;
         match &mut self.stage {
             Stage::Handshaking(handshake) => match handshake.process_bytes(data) {
                 Ok(HandshakeProcessResult::InProgress { response_bytes }) => {
@@ -173,12 +172,28 @@ impl ServerProtocol {
             },
             Stage::Established => self.decoder.push(data),
         }
+        self.note_received(data.len());
+        Ok(())
+    }
+
+    /// Once established: the buffer to read socket bytes into directly; call
+    /// [`ServerProtocol::note_received`] with the count after each read.
+    pub fn input_buffer(&mut self) -> Option<&mut BytesMut> {
+        match self.stage {
+            Stage::Established => Some(self.decoder.input_mut()),
+            Stage::Handshaking(_) => None,
+        }
+    }
+
+    /// Counts bytes that arrived (directly or through `receive`) and acknowledges each
+    /// window the peer asked for.
+    pub fn note_received(&mut self, count: usize) {
+        self.bytes_received += count as u64;
         if self.bytes_received - self.last_ack_at >= u64::from(self.peer_window_ack_size) {
             self.last_ack_at = self.bytes_received;
             let seq = (self.bytes_received & 0xFFFF_FFFF) as u32;
             self.control(msg_type::ACKNOWLEDGEMENT, &seq.to_be_bytes());
         }
-        Ok(())
     }
 
     /// The next event, or `None` when more bytes are needed.
@@ -543,25 +558,51 @@ impl ServerProtocol {
 
     /// Queues a media or data message to a player; `payload` is an FLV tag body.
     pub fn send_media(&mut self, kind: MediaKind, stream_id: u32, timestamp: u32, payload: &Bytes) {
-        let (csid, type_id) = match kind {
-            MediaKind::Audio => (CSID_AUDIO, msg_type::AUDIO),
-            MediaKind::Video => (CSID_VIDEO, msg_type::VIDEO),
-            MediaKind::Data => (CSID_DATA, msg_type::DATA_AMF0),
-        };
-        let message = Message {
-            csid,
-            timestamp,
-            type_id,
-            stream_id,
-            payload: payload.clone(),
-        };
-        self.encoder.encode(&mut self.output, &message);
+        self.encoder.encode(
+            &mut self.output,
+            &media_message(kind, stream_id, timestamp, payload),
+        );
+    }
+
+    /// True when media can be sent as [`encode_media`] chunks: the connection switched to
+    /// our outgoing chunk size (every accepted connection has).
+    pub fn uses_shared_chunking(&self) -> bool {
+        self.connected
     }
 
     /// Bytes queued for the peer and not yet taken.
     pub fn pending_output(&self) -> usize {
         self.output.len()
     }
+}
+
+fn media_message(kind: MediaKind, stream_id: u32, timestamp: u32, payload: &Bytes) -> Message {
+    let (csid, type_id) = match kind {
+        MediaKind::Audio => (CSID_AUDIO, msg_type::AUDIO),
+        MediaKind::Video => (CSID_VIDEO, msg_type::VIDEO),
+        MediaKind::Data => (CSID_DATA, msg_type::DATA_AMF0),
+    };
+    Message {
+        csid,
+        timestamp,
+        type_id,
+        stream_id,
+        payload: payload.clone(),
+    }
+}
+
+/// A media message as chunks at [`OUT_CHUNK_SIZE`], independent of any connection's state
+/// (type-0 first chunk, absolute timestamp). Every player on the same message stream id gets
+/// the same bytes, so they are built once per packet and shared.
+pub fn encode_media(kind: MediaKind, stream_id: u32, timestamp: u32, payload: &Bytes) -> Bytes {
+    let mut encoder = ChunkEncoder::default();
+    encoder.set_chunk_size(OUT_CHUNK_SIZE);
+    let mut out = BytesMut::new();
+    encoder.encode(
+        &mut out,
+        &media_message(kind, stream_id, timestamp, payload),
+    );
+    out.freeze()
 }
 
 #[cfg(test)]

@@ -1,0 +1,229 @@
+//! The publish loop: protocol events → FLV demux → hub, and the session's end in the catalog.
+//!
+//! By default the socket is off tokio's reactor and read on a process-wide grid of
+//! `rtmp.ingest_batch_ms` (20 ms): every publisher's timer fires in the same tick, so one
+//! thread wakeup reads all streams, instead of one wakeup per TCP segment. That is what makes
+//! a publishing stream cost a fraction of nginx-rtmp's CPU; it adds at most one tick of
+//! latency. With `ingest_batch_ms = 0` the socket stays on the reactor and every arrival is
+//! read at once.
+
+use super::connection::{is_disconnect, Io, Outcome, PublishState};
+use super::listener::RtmpContext;
+use super::protocol::{MediaKind, ProtocolError, ProtocolEvent};
+use crate::catalog::{self, EndReason, Stream};
+use crate::flv::{Demuxed, Demuxer};
+use crate::hub::Publisher;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The most a publisher may deliver in one tick before the others get their turn.
+const MAX_BYTES_PER_TICK: usize = 4 << 20;
+
+/// Feeds one media event into the demuxer and the hub.
+fn ingest(
+    demuxer: &mut Demuxer,
+    publisher: &Publisher,
+    stream: &Stream,
+    kind: MediaKind,
+    timestamp: u32,
+    payload: bytes::Bytes,
+) -> Result<(), Outcome> {
+    let result = match kind {
+        MediaKind::Video => demuxer.video(timestamp, payload),
+        MediaKind::Audio => demuxer.audio(timestamp, payload),
+        MediaKind::Data => match demuxer.script(&payload) {
+            Ok(_) => {
+                publisher.set_config(demuxer.config().clone());
+                return Ok(());
+            }
+            Err(e) => {
+                // Script data is advisory; a bad one is logged, not fatal.
+                tracing::warn!(stream = %stream.streamname, error = %e, "ignoring malformed script data");
+                return Ok(());
+            }
+        },
+    };
+    match result {
+        Ok(Demuxed::Packet(packet)) => publisher.push(packet),
+        Ok(Demuxed::ConfigChanged { warning }) => {
+            let config = demuxer.config().clone();
+            if let Some(warning) = warning {
+                tracing::warn!(stream = %stream.streamname, generation = config.generation, %warning, "codec configuration");
+            } else {
+                tracing::debug!(stream = %stream.streamname, generation = config.generation, "codec configuration changed");
+            }
+            publisher.set_config(config);
+        }
+        Ok(Demuxed::Nothing) => {}
+        Err(e) => return Err(Outcome::BadMedia(e.to_string())),
+    }
+    Ok(())
+}
+
+/// Handles every queued protocol event; `Some` when the client ended the publish.
+fn handle_events(
+    io: &mut Io,
+    demuxer: &mut Demuxer,
+    state: &PublishState,
+) -> Result<Option<Outcome>, Outcome> {
+    while let Some(event) = io.proto.poll_event().map_err(Outcome::Protocol)? {
+        match event {
+            ProtocolEvent::Media {
+                kind,
+                timestamp,
+                payload,
+                ..
+            } => ingest(
+                demuxer,
+                &state.publisher,
+                &state.stream,
+                kind,
+                timestamp,
+                payload,
+            )?,
+            ProtocolEvent::StreamClosed { .. } => return Ok(Some(Outcome::Closed)),
+            ProtocolEvent::Publish { stream_id, .. } => io.proto.reject_publish(
+                stream_id,
+                "NetStream.Publish.BadName",
+                "this connection already publishes",
+            ),
+            ProtocolEvent::Play { stream_id, .. } => io
+                .proto
+                .reject_play(stream_id, "this connection is publishing"),
+            ProtocolEvent::Connect { .. } => {
+                return Err(Outcome::Protocol(ProtocolError::Command {
+                    command: "connect".into(),
+                    reason: "sent twice".into(),
+                }))
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The next instant on the shared grid, so every publisher wakes in the same timer tick.
+fn next_tick(epoch: Instant, batch: Duration) -> Instant {
+    let since = Instant::now().saturating_duration_since(epoch).as_nanos();
+    let step = batch.as_nanos().max(1);
+    let ticks = since / step + 1;
+    epoch + Duration::from_nanos(u64::try_from(ticks * step).unwrap_or(u64::MAX))
+}
+
+async fn ticked(
+    ctx: &Arc<RtmpContext>,
+    io: &mut Io,
+    demuxer: &mut Demuxer,
+    state: &PublishState,
+) -> Outcome {
+    let batch = Duration::from_millis(ctx.settings.ingest_batch_ms);
+    let read_timeout = Duration::from_secs(ctx.settings.read_timeout_secs);
+    if let Err(outcome) = io.take_off_reactor() {
+        return outcome;
+    }
+    let cancelled = ctx.shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let mut last_data = Instant::now();
+    let mut eof = false;
+    loop {
+        match handle_events(io, demuxer, state) {
+            Ok(Some(outcome)) => return outcome,
+            Ok(None) if eof => return Outcome::Closed,
+            Ok(None) => {}
+            Err(outcome) => return outcome,
+        }
+        if let Err(outcome) = io.flush().await {
+            return outcome;
+        }
+        tokio::select! {
+            biased;
+            _ = &mut cancelled => return Outcome::Shutdown,
+            _ = tokio::time::sleep_until(next_tick(ctx.clock_epoch, batch)) => {}
+        }
+        match io.read_available(MAX_BYTES_PER_TICK) {
+            Ok(drained) => {
+                let now = Instant::now();
+                eof = drained.eof;
+                if drained.bytes > 0 {
+                    last_data = now;
+                } else if !eof && now.duration_since(last_data) > read_timeout {
+                    return Outcome::Timeout("read");
+                }
+            }
+            Err(outcome) => return outcome,
+        }
+    }
+}
+
+async fn event_driven(
+    ctx: &Arc<RtmpContext>,
+    io: &mut Io,
+    demuxer: &mut Demuxer,
+    state: &PublishState,
+) -> Outcome {
+    let read_timeout = Duration::from_secs(ctx.settings.read_timeout_secs);
+    let cancelled = ctx.shutdown.cancelled();
+    tokio::pin!(cancelled);
+    io.read_chunk = 64 * 1024;
+    let mut last_data = Instant::now();
+    loop {
+        match handle_events(io, demuxer, state) {
+            Ok(Some(outcome)) => return outcome,
+            Ok(None) => {}
+            Err(outcome) => return outcome,
+        }
+        if let Err(outcome) = io.flush().await {
+            return outcome;
+        }
+        tokio::select! {
+            biased;
+            _ = &mut cancelled => return Outcome::Shutdown,
+            _ = tokio::time::sleep_until(last_data + read_timeout) => return Outcome::Timeout("read"),
+            read = io.read_some() => match read {
+                Ok(true) => last_data = Instant::now(),
+                Ok(false) => return Outcome::Closed,
+                Err(outcome) => return outcome,
+            },
+        }
+    }
+}
+
+/// Runs an admitted publisher to its end and closes its session.
+pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState) -> Outcome {
+    let mut demuxer = Demuxer::default();
+    let outcome = if ctx.settings.ingest_batch_ms == 0 {
+        event_driven(ctx, io, &mut demuxer, &state).await
+    } else {
+        ticked(ctx, io, &mut demuxer, &state).await
+    };
+    if matches!(outcome, Outcome::Shutdown) {
+        io.proto
+            .stop_publish(state.stream_id, "server shutting down");
+        let _ = io.flush().await;
+    }
+    let reason = match &outcome {
+        Outcome::Closed => EndReason::ClientClosed,
+        // A reset after FCUnpublish/deleteStream, or by a client that just vanished, is a
+        // normal end for a publisher (OBS ends with FIN and RST).
+        Outcome::Io(e) if is_disconnect(e) => EndReason::ClientClosed,
+        Outcome::Timeout(_) => EndReason::Timeout,
+        Outcome::Shutdown => EndReason::Shutdown,
+        _ => EndReason::Error,
+    };
+    let PublishState {
+        stream,
+        session_id,
+        publisher,
+        ..
+    } = state;
+    drop(publisher);
+    let ended = ctx
+        .catalog
+        .call(move |conn| catalog::end_publish(conn, session_id, reason))
+        .await;
+    if let Err(e) = ended {
+        tracing::error!(stream = %stream.streamname, error = %e, "could not close the session in the catalog");
+    }
+    tracing::info!(peer = %io.peer, stream = %stream.streamname, session = %session_id, reason = reason.as_str(), "publishing ended");
+    outcome
+}
