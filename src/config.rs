@@ -79,7 +79,7 @@ impl Default for RtmpSettings {
             handshake_timeout_secs: 10,
             write_timeout_secs: 10,
             max_player_skips_per_minute: 5,
-            ingest_batch_ms: 20,
+            ingest_batch_ms: 50,
         }
     }
 }

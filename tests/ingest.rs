@@ -99,7 +99,7 @@ async fn late_joiner_starts_at_a_keyframe_with_headers() {
     // 3 s of media, then a player joins.
     let (first, rest) = tags.split_at(tags.iter().position(|t| t.timestamp_ms > 3000).unwrap());
     send_tags(&mut publisher, first, 0.0).await;
-    // Ingest reads on a 20 ms grid: let the server take in the burst before joining.
+    // Ingest reads on a shared grid (50 ms): let the server take in the burst before joining.
     let hub = t
         .server
         .hubs
