@@ -74,7 +74,7 @@ impl Default for RtmpSettings {
     fn default() -> Self {
         RtmpSettings {
             addr: "0.0.0.0:1935".into(),
-            max_connections: 2000,
+            max_connections: 10000,
             read_timeout_secs: 30,
             handshake_timeout_secs: 10,
             write_timeout_secs: 10,

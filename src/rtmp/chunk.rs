@@ -17,6 +17,8 @@ use thiserror::Error;
 pub const MAX_CHUNK_STREAMS: usize = 64;
 /// Unfinished message bytes held across all chunk streams.
 pub const MAX_PARTIAL_BYTES: usize = 32 << 20;
+/// The most a message's declared length may preallocate before its bytes arrive.
+const PREALLOCATE_MAX: usize = 256 * 1024;
 /// The largest chunk size we accept from a peer (the largest message is 2^24 − 1 bytes).
 pub const MAX_CHUNK_SIZE: usize = 0xFF_FFFF;
 
@@ -91,7 +93,14 @@ enum Step {
 impl ChunkDecoder {
     /// Appends received bytes.
     pub fn push(&mut self, data: &[u8]) {
-        self.input.extend_from_slice(data);
+        if self.input.is_empty() {
+            // Messages handed out earlier still share the old buffer (zero-copy into the
+            // hub); a fresh buffer of the exact size beats growing that one at its largest
+            // past capacity on every read.
+            self.input = BytesMut::from(data);
+        } else {
+            self.input.extend_from_slice(data);
+        }
     }
 
     /// The input buffer, for reading from a socket straight into it (no intermediate copy).
@@ -257,6 +266,11 @@ impl ChunkDecoder {
             // Single-chunk message: hand out the received bytes without copying.
             data.freeze()
         } else {
+            if !state.in_progress {
+                // One allocation for the usual frame; the declared length is trusted only up
+                // to a small bound, beyond it memory grows as bytes actually arrive.
+                state.partial = BytesMut::with_capacity((length as usize).min(PREALLOCATE_MAX));
+            }
             state.partial.extend_from_slice(&data);
             self.partial_bytes += take;
             state.in_progress = true;

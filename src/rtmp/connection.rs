@@ -149,13 +149,7 @@ impl Io {
                         break;
                     }
                     Ok(n) => {
-                        let Some(input) = proto.input_buffer() else {
-                            return Err(Outcome::Internal(
-                                "polled read before the handshake".into(),
-                            ));
-                        };
-                        input.extend_from_slice(&scratch[..n]);
-                        proto.note_received(n);
+                        proto.receive(&scratch[..n]).map_err(Outcome::Protocol)?;
                         drained.bytes += n;
                         if n < scratch.len() {
                             break; // drained: what arrives now is read on the next tick
