@@ -52,7 +52,7 @@ pub struct TimestampUnwrapper {
 
 impl TimestampUnwrapper {
     /// Maps a raw 32-bit timestamp onto the unwrapped clock.
-    pub fn unwrap(&mut self, raw_ms: u32) -> i64 {
+    pub fn unwrap_ms(&mut self, raw_ms: u32) -> i64 {
         const WRAP: i64 = 1 << 32;
         let raw = i64::from(raw_ms);
         let value = match self.last_ms {
@@ -278,7 +278,7 @@ impl Demuxer {
     ) -> Demuxed {
         Demuxed::Packet(Packet {
             track,
-            dts_ms: self.clock.unwrap(raw_ts),
+            dts_ms: self.clock.unwrap_ms(raw_ts),
             cts_ms: cts,
             is_key: key,
             config: self.config.clone(),

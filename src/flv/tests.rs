@@ -82,11 +82,11 @@ fn repeated_sequence_header_keeps_generation_and_changed_one_bumps_it() {
 #[test]
 fn timestamps_unwrap_past_32_bits() {
     let mut clock = TimestampUnwrapper::default();
-    assert_eq!(clock.unwrap(u32::MAX - 10), i64::from(u32::MAX) - 10);
-    assert_eq!(clock.unwrap(5), (1i64 << 32) + 5);
+    assert_eq!(clock.unwrap_ms(u32::MAX - 10), i64::from(u32::MAX) - 10);
+    assert_eq!(clock.unwrap_ms(5), (1i64 << 32) + 5);
     // Slight reordering across the wrap goes back, not forward by 49 days.
-    assert_eq!(clock.unwrap(u32::MAX - 2), i64::from(u32::MAX) - 2);
-    assert_eq!(clock.unwrap(20), (1i64 << 32) + 20);
+    assert_eq!(clock.unwrap_ms(u32::MAX - 2), i64::from(u32::MAX) - 2);
+    assert_eq!(clock.unwrap_ms(20), (1i64 << 32) + 20);
 }
 
 #[test]

@@ -102,6 +102,14 @@ fn handle_events(
     Ok(None)
 }
 
+/// Handles the queued events and sends what they produced; `Some` ends the publish.
+async fn process(io: &mut Io, demuxer: &mut Demuxer, state: &PublishState) -> Option<Outcome> {
+    match handle_events(io, demuxer, state) {
+        Ok(Some(outcome)) | Err(outcome) => Some(outcome),
+        Ok(None) => io.flush().await.err(),
+    }
+}
+
 /// The next instant on the shared grid, so every publisher wakes in the same timer tick.
 fn next_tick(epoch: Instant, batch: Duration) -> Instant {
     let since = Instant::now().saturating_duration_since(epoch).as_nanos();
@@ -126,14 +134,11 @@ async fn ticked(
     let mut last_data = Instant::now();
     let mut eof = false;
     loop {
-        match handle_events(io, demuxer, state) {
-            Ok(Some(outcome)) => return outcome,
-            Ok(None) if eof => return Outcome::Closed,
-            Ok(None) => {}
-            Err(outcome) => return outcome,
-        }
-        if let Err(outcome) = io.flush().await {
+        if let Some(outcome) = process(io, demuxer, state).await {
             return outcome;
+        }
+        if eof {
+            return Outcome::Closed;
         }
         tokio::select! {
             biased;
@@ -167,12 +172,7 @@ async fn event_driven(
     io.read_chunk = 64 * 1024;
     let mut last_data = Instant::now();
     loop {
-        match handle_events(io, demuxer, state) {
-            Ok(Some(outcome)) => return outcome,
-            Ok(None) => {}
-            Err(outcome) => return outcome,
-        }
-        if let Err(outcome) = io.flush().await {
+        if let Some(outcome) = process(io, demuxer, state).await {
             return outcome;
         }
         tokio::select! {
