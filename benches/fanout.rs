@@ -23,7 +23,7 @@ fn bench(c: &mut Criterion) {
             config: config.clone(),
             flv_body: body.clone(),
             payload_offset: 5,
-            rtmp_chunks: Arc::default(),
+            rtmp_chunks: Default::default(),
         }
     };
 

@@ -284,7 +284,7 @@ impl Demuxer {
             config: self.config.clone(),
             flv_body: body,
             payload_offset: offset,
-            rtmp_chunks: Arc::default(),
+            rtmp_chunks: Default::default(),
         })
     }
 

@@ -60,7 +60,7 @@ pub enum Delivery {
 /// What a reader gets next.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Packet(Packet),
+    Packet(Arc<Packet>),
     /// `missed` packets were skipped; the next packet is a keyframe.
     Gap {
         missed: u64,

@@ -7,12 +7,20 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[derive(Clone, Copy)]
+struct Meta {
+    arrived: Instant,
+    dts_ms: i64,
+    size: usize,
+}
+
 pub(super) struct Ring {
     /// `packets[i]` has sequence number `base_seq + i`.
-    pub packets: VecDeque<Packet>,
-    /// When each packet arrived (parallel to `packets`): the backlog age cap is wall-clock
-    /// time, so a publisher sending faster than real time does not trip it.
-    arrivals: VecDeque<Instant>,
+    pub packets: VecDeque<Arc<Packet>>,
+    /// What pruning needs about each packet, parallel to `packets` and kept compact so the
+    /// hot path does not touch cold packets: arrival (the backlog age cap is wall-clock time,
+    /// so a fast publisher does not trip it), dts and size.
+    meta: VecDeque<Meta>,
     pub base_seq: u64,
     /// Sequence numbers of random access points still in the ring, oldest first. With video
     /// these are video keyframes; for audio-only streams every audio packet.
@@ -30,7 +38,7 @@ impl Ring {
     pub fn new(limits: RingLimits) -> Self {
         Ring {
             packets: VecDeque::new(),
-            arrivals: VecDeque::new(),
+            meta: VecDeque::new(),
             base_seq: 0,
             keyframes: VecDeque::new(),
             has_video: false,
@@ -46,9 +54,15 @@ impl Ring {
         self.base_seq + self.packets.len() as u64
     }
 
-    fn get(&self, seq: u64) -> Option<&Packet> {
+    fn get(&self, seq: u64) -> Option<&Arc<Packet>> {
         seq.checked_sub(self.base_seq)
             .and_then(|i| self.packets.get(i as usize))
+    }
+
+    fn dts_at(&self, seq: u64) -> Option<i64> {
+        seq.checked_sub(self.base_seq)
+            .and_then(|i| self.meta.get(i as usize))
+            .map(|m| m.dts_ms)
     }
 
     pub fn start_position(&self) -> u64 {
@@ -65,16 +79,21 @@ impl Ring {
         if is_access_point {
             self.keyframes.push_back(self.head_seq());
         }
-        self.bytes += packet.flv_body.len();
-        self.packets.push_back(packet);
-        self.arrivals.push_back(now);
+        let size = packet.flv_body.len();
+        self.bytes += size;
+        self.meta.push_back(Meta {
+            arrived: now,
+            dts_ms: packet.dts_ms,
+            size,
+        });
+        self.packets.push_back(Arc::new(packet));
         self.prune(now);
     }
 
     /// Drops packets no reader needs any more, then enforces the backlog caps.
     fn prune(&mut self, now: Instant) {
-        let newest_dts = match self.packets.back() {
-            Some(p) => p.dts_ms,
+        let newest_dts = match self.meta.back() {
+            Some(m) => m.dts_ms,
             None => return,
         };
         let last_key = self.keyframes.back().copied().unwrap_or(self.base_seq);
@@ -83,8 +102,8 @@ impl Ring {
             keep_from = keep_from.min(slowest);
         }
         while self.base_seq < keep_from {
-            let front = match self.packets.front() {
-                Some(p) => p,
+            let front = match self.meta.front() {
+                Some(m) => m,
                 None => break,
             };
             if newest_dts - front.dts_ms < self.limits.min_keep_ms {
@@ -95,8 +114,8 @@ impl Ring {
         // Caps: ingest wins over a lossless reader that is too far behind, but the last GOP
         // stays unless it alone exceeds the byte cap.
         let max_age = Duration::from_millis(u64::try_from(self.limits.max_backlog_ms).unwrap_or(0));
-        while let Some(&arrived) = self.arrivals.front() {
-            let too_old = now.duration_since(arrived) > max_age;
+        while let Some(front) = self.meta.front() {
+            let too_old = now.duration_since(front.arrived) > max_age;
             let too_big = self.bytes > self.limits.max_backlog_bytes;
             let before_last_key = self.base_seq < last_key;
             if !(too_big || (too_old && before_last_key)) || self.packets.len() == 1 {
@@ -107,9 +126,9 @@ impl Ring {
     }
 
     fn pop_front(&mut self) {
-        if let Some(p) = self.packets.pop_front() {
-            self.arrivals.pop_front();
-            self.bytes -= p.flv_body.len();
+        if self.packets.pop_front().is_some() {
+            let size = self.meta.pop_front().map_or(0, |m| m.size);
+            self.bytes -= size;
             self.base_seq += 1;
             while self.keyframes.front().is_some_and(|&k| k < self.base_seq) {
                 self.keyframes.pop_front();
@@ -132,9 +151,9 @@ impl Ring {
         }
         if delivery == Delivery::Lossy {
             if let (Some(key), Some(at), Some(newest)) =
-                (newest_key, self.get(cursor), self.packets.back())
+                (newest_key, self.dts_at(cursor), self.meta.back())
             {
-                if key > cursor && newest.dts_ms - at.dts_ms > self.limits.lossy_max_lag_ms {
+                if key > cursor && newest.dts_ms - at > self.limits.lossy_max_lag_ms {
                     return (
                         Some(Event::Gap {
                             missed: key - cursor,

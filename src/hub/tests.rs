@@ -11,7 +11,7 @@ fn packet(track: Track, dts_ms: i64, is_key: bool, size: usize) -> Packet {
         config: Arc::new(CodecConfig::default()),
         flv_body: Bytes::from(vec![0u8; size]),
         payload_offset: 0,
-        rtmp_chunks: Arc::default(),
+        rtmp_chunks: Default::default(),
     }
 }
 

@@ -101,7 +101,8 @@ pub struct CodecConfig {
     pub metadata: Option<Bytes>,
 }
 
-/// One access unit, cheap to clone (reference-counted payload and config).
+/// One access unit. The hub shares it as `Arc<Packet>`: one allocation per packet, one
+/// reference count per reader.
 #[derive(Debug, Clone)]
 pub struct Packet {
     pub track: Track,
@@ -118,9 +119,9 @@ pub struct Packet {
     /// Where the codec payload starts inside `flv_body`.
     pub payload_offset: usize,
     /// This packet as RTMP chunks for players on message stream 1 (nearly all of them),
-    /// built by the first player that sends it and shared by the rest, so fan-out costs no
-    /// copy or encoding per player.
-    pub rtmp_chunks: Arc<OnceLock<Bytes>>,
+    /// built by the first player that sends it and shared by the rest (the hub shares the
+    /// packet itself behind an `Arc`), so fan-out costs no copy or encoding per player.
+    pub rtmp_chunks: OnceLock<Bytes>,
 }
 
 impl Packet {
