@@ -166,32 +166,41 @@ impl RtmpClient {
         }
     }
 
+    /// Sends a publish or play request and waits until the server accepts or refuses it.
+    async fn request(
+        &mut self,
+        request: ClientSessionResult,
+        accepted: ClientSessionEvent,
+    ) -> Result<(), ClientError> {
+        self.handle_results(vec![request]).await?;
+        self.wait_for(|e| {
+            if *e == accepted {
+                Some(Ok(()))
+            } else {
+                Self::status_error(e).map(Err)
+            }
+        })
+        .await
+    }
+
     /// Requests publishing `key` in live mode; waits for the answer.
     pub async fn publish(&mut self, key: &str) -> Result<(), ClientError> {
         let request = self
             .session
             .request_publishing(key.to_string(), PublishRequestType::Live)
             .map_err(rtmp_err)?;
-        self.handle_results(vec![request]).await?;
-        self.wait_for(|e| match e {
-            ClientSessionEvent::PublishRequestAccepted => Some(Ok(())),
-            other => Self::status_error(other).map(Err),
-        })
-        .await
+        self.request(request, ClientSessionEvent::PublishRequestAccepted)
+            .await
     }
 
     /// Requests playing `key`; waits for the answer.
     pub async fn play(&mut self, key: &str) -> Result<(), ClientError> {
-        let results = self
+        let request = self
             .session
             .request_playback(key.to_string())
             .map_err(rtmp_err)?;
-        self.handle_results(vec![results]).await?;
-        self.wait_for(|e| match e {
-            ClientSessionEvent::PlaybackRequestAccepted => Some(Ok(())),
-            other => Self::status_error(other).map(Err),
-        })
-        .await
+        self.request(request, ClientSessionEvent::PlaybackRequestAccepted)
+            .await
     }
 
     /// Sends one FLV tag (audio, video or script data as metadata) on the publishing stream.

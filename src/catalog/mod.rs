@@ -75,15 +75,6 @@ impl Catalog {
         .await
         .map_err(|e| CatalogError::Join(e.to_string()))?
     }
-
-    /// Runs `f` on the calling thread (start-up and shutdown, outside the runtime's hot path).
-    pub fn call_blocking<R>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, CatalogError>,
-    ) -> Result<R, CatalogError> {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    }
 }
 
 /// Current time as RFC 3339 UTC with millisecond precision (fixed width, so it sorts as text).

@@ -255,11 +255,6 @@ impl Demuxer {
         &self.config
     }
 
-    /// Continues the clock and configuration of an earlier publisher (reconnect grace).
-    pub fn with_state(config: Arc<CodecConfig>, clock: TimestampUnwrapper) -> Self {
-        Demuxer { config, clock }
-    }
-
     fn bump(&mut self, change: impl FnOnce(&mut CodecConfig)) {
         let mut next = (*self.config).clone();
         change(&mut next);
@@ -409,11 +404,6 @@ impl Demuxer {
         next.metadata = Some(metadata);
         self.config = Arc::new(next);
         Ok(Demuxed::Nothing)
-    }
-
-    /// The clock, to continue it in a later session.
-    pub fn clock(&self) -> &TimestampUnwrapper {
-        &self.clock
     }
 }
 
