@@ -24,6 +24,7 @@ pub mod flv;
 pub mod http;
 pub mod hub;
 pub mod media;
+pub mod mux;
 pub mod processing;
 pub mod rtmp;
 pub mod server;

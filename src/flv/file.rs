@@ -59,6 +59,25 @@ pub fn read_tags(data: &Bytes) -> Result<Vec<FlvTag>, FlvFileError> {
     Ok(tags)
 }
 
+/// Demuxes a file's tags into packets (each carries the configuration in force), skipping
+/// tags the demuxer refuses. For fixtures, benches, fuzzing and the load generator.
+pub fn demux_tags(tags: &[FlvTag]) -> Vec<crate::media::Packet> {
+    let mut demuxer = super::Demuxer::default();
+    let mut packets = Vec::new();
+    for tag in tags {
+        let result = match tag.tag_type {
+            8 => demuxer.audio(tag.timestamp_ms, tag.body.clone()),
+            9 => demuxer.video(tag.timestamp_ms, tag.body.clone()),
+            18 => demuxer.script(&tag.body),
+            _ => continue,
+        };
+        if let Ok(super::Demuxed::Packet(packet)) = result {
+            packets.push(packet);
+        }
+    }
+    packets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
