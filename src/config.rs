@@ -105,6 +105,26 @@ impl Default for HubSettings {
     }
 }
 
+/// `[recording]`: VOD files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingSettings {
+    /// A publisher that drops without unpublishing and comes back within this many seconds
+    /// continues the same session and file; 0 ends the session at once.
+    pub reconnect_grace_secs: u64,
+    /// Media per fragment: at most this much is lost when the server is killed.
+    pub fragment_ms: u64,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            reconnect_grace_secs: 10,
+            fragment_ms: 1000,
+        }
+    }
+}
+
 /// All settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -112,6 +132,7 @@ pub struct Config {
     pub server: ServerSettings,
     pub rtmp: RtmpSettings,
     pub hub: HubSettings,
+    pub recording: RecordingSettings,
 }
 
 /// Values given as command-line flags (highest precedence).
@@ -125,7 +146,7 @@ pub struct FlagOverrides {
     pub region: Option<String>,
 }
 
-const SECTIONS: [&str; 3] = ["server", "rtmp", "hub"];
+const SECTIONS: [&str; 4] = ["server", "rtmp", "hub", "recording"];
 
 /// Parses an environment value as a TOML scalar (number, bool) or else a string.
 fn env_value(raw: &str) -> toml::Value {
@@ -252,6 +273,12 @@ impl Config {
                 "rtmp.read_timeout_secs",
                 "timeouts must be at least 1 s",
             ));
+        }
+        if !(100..=1000).contains(&self.recording.fragment_ms) {
+            return Err(invalid("recording.fragment_ms", "must be 100..=1000"));
+        }
+        if self.recording.reconnect_grace_secs > 300 {
+            return Err(invalid("recording.reconnect_grace_secs", "must be 0..=300"));
         }
         Ok(())
     }

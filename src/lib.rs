@@ -28,3 +28,4 @@ pub mod mux;
 pub mod processing;
 pub mod rtmp;
 pub mod server;
+pub mod sinks;

@@ -7,6 +7,7 @@ use crate::config::{Config, PublicUrls};
 use crate::http::{self, AppState};
 use crate::hub::{Hubs, RingLimits};
 use crate::rtmp::{self, RtmpContext};
+use crate::sinks::recorder::{self, RecorderContext, RecorderStats};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,6 +84,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let rtmp_listener = bind(&config.rtmp.addr).await?;
     let http_listener = bind(&config.server.http_addr).await?;
     let catalog = Catalog::open(&catalog_path(&data_dir))?;
+    let recovery_dir = data_dir.clone();
+    let files = catalog
+        .call(move |conn| recorder::recover(conn, &recovery_dir))
+        .await?;
+    if files > 0 {
+        tracing::warn!(files, "finalised recordings left open by an unclean stop");
+    }
     let recovered = catalog.call(catalog::recover_open_sessions).await?;
     if recovered > 0 {
         tracing::warn!(
@@ -126,6 +134,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     });
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let recorder_stats = Arc::new(RecorderStats::default());
 
     let ctx = Arc::new(RtmpContext {
         catalog: catalog.clone(),
@@ -133,14 +142,25 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         settings: config.rtmp.clone(),
         shutdown: shutdown.clone(),
         clock_epoch: tokio::time::Instant::now(),
+        recording: config.recording.clone(),
+        recorder: RecorderContext {
+            catalog: catalog.clone(),
+            data_dir: data_dir.clone(),
+            region: config.server.region.clone(),
+            fragment_ms: config.recording.fragment_ms,
+            stats: recorder_stats.clone(),
+        },
+        lingering: Default::default(),
+        tasks: tasks.clone(),
     });
-    tasks.spawn(rtmp::serve(rtmp_listener, ctx, tasks.clone()));
+    tasks.spawn(rtmp::serve(rtmp_listener, ctx));
 
     let state = AppState {
         catalog: catalog.clone(),
         hubs: hubs.clone(),
         urls: Arc::new(urls.clone()),
         region: config.server.region.clone(),
+        data_dir: data_dir.clone(),
     };
     let app = http::router(state, config.server.max_body_bytes);
     let http_shutdown = shutdown.clone();

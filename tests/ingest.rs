@@ -218,6 +218,7 @@ async fn bad_input_is_disconnected_and_others_continue() {
     let t = start_with(|c| {
         c.rtmp.handshake_timeout_secs = 1;
         c.rtmp.read_timeout_secs = 2;
+        c.recording.reconnect_grace_secs = 1;
     })
     .await;
     let stream = t.create_stream().await;
@@ -252,7 +253,8 @@ async fn bad_input_is_disconnected_and_others_continue() {
     assert!(media.is_some());
     assert_eq!(t.state_of(&id).await, "live");
 
-    // A publisher that goes silent is timed out; the catalog is left consistent.
+    // A publisher that vanishes ends its session once the reconnect grace has passed; the
+    // catalog is left consistent.
     drop(publisher);
     t.wait_state(&id, "ended").await;
     let sessions = t.sessions(&id).await;

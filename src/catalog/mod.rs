@@ -6,13 +6,18 @@
 //! the blocking pool, never on an async worker. WAL mode lets the CLI write while the server
 //! runs; nothing is cached, so a revoked key stops working at once.
 //!
-//! Not here: media files and their assets (the recording issue adds those tables).
+//! Not here: the media files themselves (`sinks`, `mux`); only their rows.
 
 mod keys;
+mod recordings;
 mod schema;
 mod streams;
 
 pub use keys::{authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, Principal, Role};
+pub use recordings::{
+    begin_recording, fail_recording, finish_recording, get_recording, list_vod_assets,
+    open_recordings, Recording, VodAsset,
+};
 pub use streams::{
     begin_publish, create_org, create_stream, end_publish, ensure_default_org, find_stream_by_key,
     get_org, get_stream, list_sessions, recover_open_sessions, EndReason, NewStream, Organisation,

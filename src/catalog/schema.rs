@@ -47,6 +47,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_stream_started ON sessions(stream_id, started_at);
     CREATE INDEX sessions_open ON sessions(ended_at) WHERE ended_at IS NULL;",
+    // 2: recordings (VOD files); listed as assets once `state` is 'done'.
+    "CREATE TABLE recordings (
+        id TEXT PRIMARY KEY,
+        stream_id TEXT NOT NULL REFERENCES streams(id),
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        seq INTEGER NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        finished_at TEXT,
+        size INTEGER,
+        duration REAL,
+        error TEXT
+    );
+    CREATE INDEX recordings_stream ON recordings(stream_id, created_at);
+    CREATE INDEX recordings_open ON recordings(state) WHERE state = 'recording';",
 ];
 
 /// Runs the migrations not yet applied, each in its own transaction.

@@ -250,6 +250,18 @@ pub struct Demuxer {
 }
 
 impl Demuxer {
+    /// A demuxer for a publisher that continues a stream: its first configuration gets a
+    /// generation after `generation`, so readers see the change.
+    pub fn continuing_after(generation: u32) -> Self {
+        Demuxer {
+            config: Arc::new(CodecConfig {
+                generation,
+                ..CodecConfig::default()
+            }),
+            clock: TimestampUnwrapper::default(),
+        }
+    }
+
     /// The configuration in force, for late joiners.
     pub fn config(&self) -> &Arc<CodecConfig> {
         &self.config

@@ -3,9 +3,10 @@
 //! Every error is JSON `{"error": {"code", "message", "field"?}}`; bodies are parsed by us, not
 //! by axum's extractor, so malformed and unknown input gets that shape too.
 //!
-//! Not here yet: the rest of the management API, file serving, the dashboard.
+//! Not here yet: the rest of the management API, the dashboard.
 
 mod auth;
+mod files;
 mod streams;
 
 use crate::catalog::{Catalog, CatalogError};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub hubs: Hubs,
     pub urls: Arc<PublicUrls>,
     pub region: String,
+    /// Served files live under it (`vod/...`).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// An API error with its HTTP status.
@@ -103,6 +106,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/stream", post(streams::create))
         .route("/stream/{id}", get(streams::get_one))
         .route("/stream/{id}/sessions", get(streams::sessions))
+        .route("/vod/{*path}", get(files::vod))
         .fallback(no_route)
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -1,7 +1,7 @@
 //! Stream endpoints and the bintu JSON shape of a stream.
 
 use super::{ApiError, AppState, Auth};
-use crate::catalog::{self, NewStream, Role, Stream};
+use crate::catalog::{self, NewStream, Role, Stream, VodAsset};
 use crate::processing;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -56,8 +56,37 @@ pub fn validate_tags(tags: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A finished recording in the SPEC asset shape (`playout.web`).
+fn vod_json(state: &AppState, stream: &Stream, asset: &VodAsset) -> Value {
+    json!({
+        "url": format!("{}/{}", state.urls.http, asset.path),
+        "type": "vod",
+        "streamId": stream.id,
+        "streamname": stream.streamname,
+        "session": asset.session_id,
+        "created_at": asset.created_at,
+        "size": asset.size,
+        "duration": asset.duration_secs,
+    })
+}
+
+/// The stream with its newest `asset_limit` assets of each kind.
+async fn stream_with_assets(
+    state: &AppState,
+    stream: &Stream,
+    asset_limit: usize,
+) -> Result<Value, ApiError> {
+    let id = stream.id;
+    let vods = state
+        .catalog
+        .call(move |conn| catalog::list_vod_assets(conn, id, asset_limit))
+        .await?;
+    let web: Vec<Value> = vods.iter().map(|a| vod_json(state, stream, a)).collect();
+    Ok(stream_json(state, stream, web))
+}
+
 /// The stream in the bintu shape of `GET /stream/{id}`.
-pub fn stream_json(state: &AppState, stream: &Stream) -> Value {
+pub fn stream_json(state: &AppState, stream: &Stream, web: Vec<Value>) -> Value {
     let ingest_url = format!("{}/live", state.urls.rtmp);
     json!({
         "id": stream.id,
@@ -77,7 +106,7 @@ pub fn stream_json(state: &AppState, stream: &Stream) -> Value {
                 "processing": stream.processing,
             }],
             "hls": [],
-            "web": [],
+            "web": web,
             "thumbnails": [],
             "replay": [],
             "motionclip": [],
@@ -112,7 +141,10 @@ pub async fn create(
         .catalog
         .call(move |conn| catalog::create_stream(conn, &org, &new))
         .await?;
-    Ok((StatusCode::CREATED, Json(stream_json(&state, &stream))))
+    Ok((
+        StatusCode::CREATED,
+        Json(stream_json(&state, &stream, Vec::new())),
+    ))
 }
 
 async fn load(state: &AppState, auth: &Auth, id: &str) -> Result<Stream, ApiError> {
@@ -133,19 +165,22 @@ pub async fn get_one(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     auth.require(Role::ReadOnly)?;
-    if let Some(limit) = query.get("asset_limit") {
-        match limit.parse::<u32>() {
-            Ok(1..=1000) => {}
+    let asset_limit = match query.get("asset_limit") {
+        None => 10,
+        Some(limit) => match limit.parse::<usize>() {
+            Ok(n @ 1..=1000) => n,
             _ => {
                 return Err(ApiError::invalid(
                     "asset_limit",
                     "must be an integer 1..=1000",
                 ))
             }
-        }
-    }
+        },
+    };
     let stream = load(&state, &auth, &id).await?;
-    Ok(Json(stream_json(&state, &stream)))
+    Ok(Json(
+        stream_with_assets(&state, &stream, asset_limit).await?,
+    ))
 }
 
 /// `GET /stream/{id}/sessions`
@@ -156,9 +191,15 @@ pub async fn sessions(
 ) -> Result<Json<Value>, ApiError> {
     auth.require(Role::ReadOnly)?;
     let stream = load(&state, &auth, &id).await?;
-    let sessions = state
+    let stream_id = stream.id;
+    let (sessions, vods) = state
         .catalog
-        .call(move |conn| catalog::list_sessions(conn, stream.id))
+        .call(move |conn| {
+            Ok((
+                catalog::list_sessions(conn, stream_id)?,
+                catalog::list_vod_assets(conn, stream_id, usize::MAX)?,
+            ))
+        })
         .await?;
     let items: Vec<Value> = sessions
         .iter()
@@ -169,7 +210,11 @@ pub async fn sessions(
                 "ended_at": s.ended_at,
                 "app": s.app,
                 "end_reason": s.end_reason,
-                "assets": [],
+                "assets": vods
+                    .iter()
+                    .filter(|a| a.session_id == s.id)
+                    .map(|a| vod_json(&state, &stream, a))
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();

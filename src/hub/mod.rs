@@ -135,6 +135,17 @@ impl Publisher {
         self.hub.lock().config = config;
     }
 
+    /// A reconnected publisher takes over: its timestamps (restarting near 0) are shifted to
+    /// continue where the previous publisher's stopped, so readers see one timeline.
+    pub fn resume(&self) {
+        self.hub.lock().timeline.rebase_pending = true;
+    }
+
+    /// The generation of the configuration in force, so a new demuxer continues counting.
+    pub fn config_generation(&self) -> u32 {
+        self.hub.lock().config.generation
+    }
+
     /// The hub, for tests and status.
     pub fn hub(&self) -> &Arc<StreamHub> {
         &self.hub

@@ -14,6 +14,41 @@ struct Meta {
     size: usize,
 }
 
+/// Keeps a stream's timestamps continuous across a publisher reconnect: the new publisher's
+/// clock (starting near 0 again) is shifted to continue where the old one stopped.
+#[derive(Debug, Default)]
+pub(super) struct Timeline {
+    offset_ms: i64,
+    pub rebase_pending: bool,
+    /// Where the media so far ends: the latest presentation time plus that track's usual
+    /// frame step (presentation, not decode time, so B-frames of the old publisher are not
+    /// overlapped by the new one's first frames).
+    end_ms: Option<i64>,
+    last_dts_ms: [Option<i64>; 2],
+    last_step_ms: [i64; 2],
+}
+
+impl Timeline {
+    fn place(&mut self, packet: &mut Packet) {
+        if std::mem::take(&mut self.rebase_pending) {
+            if let Some(end) = self.end_ms {
+                self.offset_ms = end - packet.dts_ms;
+            }
+        }
+        packet.dts_ms += self.offset_ms;
+        let track = usize::from(packet.track == Track::Audio);
+        if let Some(last) = self.last_dts_ms[track] {
+            let step = packet.dts_ms - last;
+            if (1..1000).contains(&step) {
+                self.last_step_ms[track] = step;
+            }
+        }
+        self.last_dts_ms[track] = Some(packet.dts_ms);
+        let end = packet.dts_ms + i64::from(packet.cts_ms.max(0)) + self.last_step_ms[track];
+        self.end_ms = Some(self.end_ms.map_or(end, |e| e.max(end)));
+    }
+}
+
 pub(super) struct Ring {
     /// `packets[i]` has sequence number `base_seq + i`.
     pub packets: VecDeque<Arc<Packet>>,
@@ -31,6 +66,7 @@ pub(super) struct Ring {
     pub lossless_cursors: HashMap<u64, u64>,
     pub config: Arc<CodecConfig>,
     pub ended: bool,
+    pub timeline: Timeline,
     limits: RingLimits,
 }
 
@@ -46,6 +82,7 @@ impl Ring {
             lossless_cursors: HashMap::new(),
             config: Arc::new(CodecConfig::default()),
             ended: false,
+            timeline: Timeline::default(),
             limits,
         }
     }
@@ -69,7 +106,8 @@ impl Ring {
         self.keyframes.back().copied().unwrap_or(self.base_seq)
     }
 
-    pub fn push(&mut self, packet: Packet, now: Instant) {
+    pub fn push(&mut self, mut packet: Packet, now: Instant) {
+        self.timeline.place(&mut packet);
         if packet.track == Track::Video && !self.has_video {
             // Audio packets stop counting as random access points once video exists.
             self.has_video = true;

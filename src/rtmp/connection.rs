@@ -5,8 +5,8 @@
 
 use super::listener::RtmpContext;
 use super::protocol::{ProtocolError, ProtocolEvent, ServerProtocol};
-use super::{play, publish};
-use crate::catalog::{self, PublishRefusal, Stream};
+use super::{play, publish, session};
+use crate::catalog::{self, EndReason, PublishRefusal, Stream, StreamState};
 use crate::hub::{Publisher, StreamHub};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -22,6 +22,8 @@ use tokio::net::TcpStream;
 #[derive(Debug)]
 pub(super) enum Outcome {
     Closed,
+    /// The publisher unpublished (FCUnpublish/deleteStream/closeStream) before closing.
+    Unpublished,
     Refused(String),
     Timeout(&'static str),
     Protocol(ProtocolError),
@@ -37,6 +39,7 @@ impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Outcome::Closed => write!(f, "closed by the client"),
+            Outcome::Unpublished => write!(f, "unpublished by the client"),
             Outcome::Refused(reason) => write!(f, "refused: {reason}"),
             Outcome::Timeout(what) => write!(f, "{what} deadline passed"),
             Outcome::Protocol(e) => write!(f, "protocol error: {e}"),
@@ -269,7 +272,7 @@ pub async fn run(ctx: Arc<RtmpContext>, socket: TcpStream, peer: SocketAddr) {
     let outcome = serve(&ctx, &mut io).await;
     let received = io.proto.bytes_received();
     match &outcome {
-        Outcome::Closed | Outcome::StreamEnded | Outcome::Shutdown => {
+        Outcome::Closed | Outcome::Unpublished | Outcome::StreamEnded | Outcome::Shutdown => {
             tracing::info!(%peer, bytes_in = received, reason = %outcome, "rtmp connection closed")
         }
         Outcome::Io(e) if is_disconnect(e) => {
@@ -302,6 +305,9 @@ pub(super) struct PublishState {
     pub stream_id: u32,
     pub session_id: uuid::Uuid,
     pub publisher: Publisher,
+    /// Set when this publisher continues a lingering session: the config generation to
+    /// continue counting from.
+    pub continues_generation: Option<u32>,
 }
 
 /// An admitted player.
@@ -375,6 +381,9 @@ async fn admit_publisher(
             .refuse(format!("publish {key:?}: unknown stream key"))
             .await);
     };
+    if let Some(lingering) = ctx.lingering.take(stream.id) {
+        return resume_publisher(ctx, io, stream_id, &key, stream, lingering).await;
+    }
     let publisher = match ctx.hubs.claim(stream.id) {
         Ok(p) => p,
         Err(_) => {
@@ -405,18 +414,17 @@ async fn admit_publisher(
             return Err(io.refuse(reason).await);
         }
     };
-    if app == "rec" {
-        let org_hash = stream.org_hash.clone();
-        let org = ctx
-            .catalog
-            .call(move |conn| catalog::get_org(conn, &org_hash))
-            .await
-            .ok()
-            .flatten();
-        if !org.is_some_and(|o| o.vod) {
-            tracing::info!(stream = %stream.streamname, "rec ingest without the vod package: behaves as live");
-        }
+    let org_hash = stream.org_hash.clone();
+    let org = ctx
+        .catalog
+        .call(move |conn| catalog::get_org(conn, &org_hash))
+        .await
+        .ok()
+        .flatten();
+    if app == "rec" && !org.as_ref().is_some_and(|o| o.vod) {
+        tracing::info!(stream = %stream.streamname, "rec ingest without the vod package: behaves as live");
     }
+    session::start_sinks(ctx, &stream, org.as_ref(), &app, session.id, &publisher);
     io.proto.accept_publish(stream_id, &key);
     tracing::info!(peer = %io.peer, stream = %stream.streamname, session = %session.id, %app, "publishing started");
     Ok(Role::Publish(PublishState {
@@ -424,6 +432,45 @@ async fn admit_publisher(
         stream_id,
         session_id: session.id,
         publisher,
+        continues_generation: None,
+    }))
+}
+
+/// A publisher reconnecting within the grace period continues the lingering session.
+async fn resume_publisher(
+    ctx: &Arc<RtmpContext>,
+    io: &mut Io,
+    stream_id: u32,
+    key: &str,
+    stream: Stream,
+    lingering: session::Lingering,
+) -> Result<Role, Outcome> {
+    if matches!(stream.state, StreamState::Locked | StreamState::Deleted) {
+        let why = "stream is locked or deleted";
+        io.proto
+            .reject_publish(stream_id, "NetStream.Publish.Denied", why);
+        session::end(
+            ctx,
+            &stream,
+            lingering.session_id,
+            lingering.publisher,
+            EndReason::Stopped,
+        )
+        .await;
+        return Err(io
+            .refuse(format!("publish {}: {why}", stream.streamname))
+            .await);
+    }
+    let generation = lingering.publisher.config_generation();
+    lingering.publisher.resume();
+    io.proto.accept_publish(stream_id, key);
+    tracing::info!(peer = %io.peer, stream = %stream.streamname, session = %lingering.session_id, "publisher reconnected within the grace period; session continues");
+    Ok(Role::Publish(PublishState {
+        stream,
+        stream_id,
+        session_id: lingering.session_id,
+        publisher: lingering.publisher,
+        continues_generation: Some(generation),
     }))
 }
 

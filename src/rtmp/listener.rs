@@ -3,7 +3,7 @@
 
 use super::connection;
 use crate::catalog::Catalog;
-use crate::config::RtmpSettings;
+use crate::config::{RecordingSettings, RtmpSettings};
 use crate::hub::Hubs;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +21,17 @@ pub struct RtmpContext {
     pub shutdown: CancellationToken,
     /// Origin of the shared ingest read grid (see `rtmp.ingest_batch_ms`).
     pub clock_epoch: tokio::time::Instant,
+    pub recording: RecordingSettings,
+    pub recorder: crate::sinks::recorder::RecorderContext,
+    /// Sessions in their reconnect grace.
+    pub lingering: super::session::LingeringSessions,
+    /// Connection, recorder and grace tasks; shutdown waits for all of them.
+    pub tasks: TaskTracker,
 }
 
-/// Accepts connections until shutdown; connection tasks are tracked by `tasks`.
-pub async fn serve(listener: TcpListener, ctx: Arc<RtmpContext>, tasks: TaskTracker) {
+/// Accepts connections until shutdown; connection tasks are tracked by `ctx.tasks`.
+pub async fn serve(listener: TcpListener, ctx: Arc<RtmpContext>) {
+    let tasks = ctx.tasks.clone();
     let permits = Arc::new(Semaphore::new(ctx.settings.max_connections));
     let mut backoff = Duration::from_millis(50);
     loop {

@@ -11,5 +11,6 @@ pub mod listener;
 mod play;
 pub mod protocol;
 mod publish;
+pub mod session;
 
 pub use listener::{serve, RtmpContext};

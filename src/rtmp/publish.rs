@@ -10,7 +10,8 @@
 use super::connection::{is_disconnect, Io, Outcome, PublishState};
 use super::listener::RtmpContext;
 use super::protocol::{MediaKind, ProtocolError, ProtocolEvent};
-use crate::catalog::{self, EndReason, Stream};
+use super::session;
+use crate::catalog::{EndReason, Stream};
 use crate::flv::{Demuxed, Demuxer};
 use crate::hub::Publisher;
 use std::sync::Arc;
@@ -82,7 +83,7 @@ fn handle_events(
                 timestamp,
                 payload,
             )?,
-            ProtocolEvent::StreamClosed { .. } => return Ok(Some(Outcome::Closed)),
+            ProtocolEvent::StreamClosed { .. } => return Ok(Some(Outcome::Unpublished)),
             ProtocolEvent::Publish { stream_id, .. } => io.proto.reject_publish(
                 stream_id,
                 "NetStream.Publish.BadName",
@@ -188,9 +189,13 @@ async fn event_driven(
     }
 }
 
-/// Runs an admitted publisher to its end and closes its session.
+/// Runs an admitted publisher to its end and closes its session (or holds it for a
+/// reconnect, see `session`).
 pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState) -> Outcome {
-    let mut demuxer = Demuxer::default();
+    let mut demuxer = match state.continues_generation {
+        Some(generation) => Demuxer::continuing_after(generation),
+        None => Demuxer::default(),
+    };
     let outcome = if ctx.settings.ingest_batch_ms == 0 {
         event_driven(ctx, io, &mut demuxer, &state).await
     } else {
@@ -202,7 +207,7 @@ pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState
         let _ = io.flush().await;
     }
     let reason = match &outcome {
-        Outcome::Closed => EndReason::ClientClosed,
+        Outcome::Closed | Outcome::Unpublished => EndReason::ClientClosed,
         // A reset after FCUnpublish/deleteStream, or by a client that just vanished, is a
         // normal end for a publisher (OBS ends with FIN and RST).
         Outcome::Io(e) if is_disconnect(e) => EndReason::ClientClosed,
@@ -210,20 +215,18 @@ pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState
         Outcome::Shutdown => EndReason::Shutdown,
         _ => EndReason::Error,
     };
+    let unpublished = matches!(outcome, Outcome::Unpublished);
     let PublishState {
         stream,
         session_id,
         publisher,
         ..
     } = state;
-    drop(publisher);
-    let ended = ctx
-        .catalog
-        .call(move |conn| catalog::end_publish(conn, session_id, reason))
-        .await;
-    if let Err(e) = ended {
-        tracing::error!(stream = %stream.streamname, error = %e, "could not close the session in the catalog");
+    if session::waits_for_reconnect(ctx, reason, unpublished) {
+        session::linger(ctx, stream, session_id, publisher, reason);
+        return outcome;
     }
+    session::end(ctx, &stream, session_id, publisher, reason).await;
     tracing::info!(peer = %io.peer, stream = %stream.streamname, session = %session_id, reason = reason.as_str(), "publishing ended");
     outcome
 }

@@ -1,0 +1,141 @@
+//! Publishing sessions beyond one connection: which sinks a new session starts, and the
+//! reconnect grace — a publisher that drops without unpublishing (network blip, encoder
+//! restart) leaves its session, hub and recording open for `recording.reconnect_grace_secs`;
+//! a publisher of the same stream within that time continues them, with timestamps made
+//! continuous by the hub ([`Publisher::resume`]). Past the grace, or at shutdown, the session
+//! ends with the reason the connection ended with. An explicit unpublish ends it at once.
+//!
+//! While a session lingers the stream stays `live` (its session is open) and players stay
+//! attached, waiting for media.
+
+use super::listener::RtmpContext;
+use crate::catalog::{self, EndReason, Organisation, Stream};
+use crate::hub::Publisher;
+use crate::sinks::recorder::{self, RecordingPlan};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A session whose publisher dropped, waiting for a reconnect.
+pub struct Lingering {
+    pub publisher: Publisher,
+    pub session_id: Uuid,
+    reason: EndReason,
+    token: u64,
+}
+
+/// Sessions in their reconnect grace, by stream id.
+#[derive(Default)]
+pub struct LingeringSessions {
+    map: Mutex<HashMap<Uuid, Lingering>>,
+    next_token: AtomicU64,
+}
+
+impl LingeringSessions {
+    fn map(&self) -> MutexGuard<'_, HashMap<Uuid, Lingering>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a stream's lingering session over (a publisher reconnected).
+    pub fn take(&self, stream_id: Uuid) -> Option<Lingering> {
+        self.map().remove(&stream_id)
+    }
+
+    fn take_if(&self, stream_id: Uuid, token: u64) -> Option<Lingering> {
+        let mut map = self.map();
+        if map.get(&stream_id).is_some_and(|l| l.token == token) {
+            map.remove(&stream_id)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether a session ending this way waits for a reconnect.
+pub(super) fn waits_for_reconnect(ctx: &RtmpContext, reason: EndReason, unpublished: bool) -> bool {
+    ctx.recording.reconnect_grace_secs > 0
+        && !unpublished
+        && matches!(reason, EndReason::ClientClosed | EndReason::Timeout)
+}
+
+/// Ends a session: the hub ends for its readers (the recorder finalises), the catalog closes it.
+pub(super) async fn end(
+    ctx: &RtmpContext,
+    stream: &Stream,
+    session_id: Uuid,
+    publisher: Publisher,
+    reason: EndReason,
+) {
+    drop(publisher);
+    let ended = ctx
+        .catalog
+        .call(move |conn| catalog::end_publish(conn, session_id, reason))
+        .await;
+    if let Err(e) = ended {
+        tracing::error!(stream = %stream.streamname, error = %e, "could not close the session in the catalog");
+    }
+}
+
+/// Holds a dropped publisher's session open for the grace period.
+pub(super) fn linger(
+    ctx: &Arc<RtmpContext>,
+    stream: Stream,
+    session_id: Uuid,
+    publisher: Publisher,
+    reason: EndReason,
+) {
+    let token = ctx.lingering.next_token.fetch_add(1, Ordering::Relaxed);
+    let grace = Duration::from_secs(ctx.recording.reconnect_grace_secs);
+    ctx.lingering.map().insert(
+        stream.id,
+        Lingering {
+            publisher,
+            session_id,
+            reason,
+            token,
+        },
+    );
+    tracing::info!(stream = %stream.streamname, session = %session_id, grace_secs = grace.as_secs(), "publisher dropped without unpublishing; session held for a reconnect");
+    let ctx = ctx.clone();
+    ctx.tasks.clone().spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {}
+            _ = ctx.shutdown.cancelled() => {}
+        }
+        if let Some(lingering) = ctx.lingering.take_if(stream.id, token) {
+            tracing::info!(stream = %stream.streamname, session = %session_id, reason = lingering.reason.as_str(), "no reconnect within the grace period; session ended");
+            end(&ctx, &stream, session_id, lingering.publisher, lingering.reason).await;
+        }
+    });
+}
+
+/// Starts the sinks a new session needs (SPEC "Live processing": recorded via `/rec` with the
+/// `vod` package, or with a `rec` entry and `live_processing`).
+pub(super) fn start_sinks(
+    ctx: &RtmpContext,
+    stream: &Stream,
+    org: Option<&Organisation>,
+    app: &str,
+    session_id: Uuid,
+    publisher: &Publisher,
+) {
+    let rec_entry = stream
+        .processing
+        .as_array()
+        .and_then(|entries| entries.iter().find(|e| e["id"] == "rec"));
+    let vod = org.is_some_and(|o| o.vod);
+    let live_processing = org.is_some_and(|o| o.live_processing);
+    let recorded = (app == "rec" && vod) || (rec_entry.is_some() && live_processing);
+    if !recorded {
+        return;
+    }
+    let plan = RecordingPlan {
+        stream: stream.clone(),
+        session_id,
+        split_secs: rec_entry.and_then(|e| e["duration"].as_u64()),
+    };
+    ctx.tasks
+        .spawn(recorder::start(ctx.recorder.clone(), publisher.hub(), plan));
+}

@@ -1,0 +1,7 @@
+//! Sinks: readers of a stream hub that turn packets into outputs.
+//!
+//! - [`recorder`]: lossless, crash-safe fragmented MP4 finalised into regular MP4 files.
+//!
+//! Not here: muxing itself (`mux`), RTMP play (`rtmp::play`).
+
+pub mod recorder;

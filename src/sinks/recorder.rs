@@ -1,0 +1,383 @@
+//! The recorder: a lossless hub reader that writes a session to MP4 files.
+//!
+//! While recording, a file is fragmented: `ftyp` + `moov` (with `mvex`) first, then one
+//! `moof`+`mdat` per `recording.fragment_ms` of media, each written and synced before the next
+//! (a kill loses at most one fragment). When the file ends it is finalised in place into a
+//! regular MP4 (`mux::finalize`), then, and only then, marked `done` in the catalog.
+//!
+//! A file ends when the session ends, when `rec.duration` has passed and a video keyframe
+//! arrives (the keyframe starts the next file; nothing is lost or doubled between files),
+//! when the codec configuration changes (a new file gets the new sample entries), or when the
+//! hub reports a gap (the recorder fell behind its backlog cap: the loss is logged and counted
+//! and the next file starts at the next keyframe). A write error stops the recording with a
+//! log line and a count; what was written stays playable (recovery finalises it at the next
+//! start if finalising fails now).
+//!
+//! File I/O runs on the blocking pool, never on an async worker; ingest never waits for it.
+//!
+//! Not here: deciding whether a session is recorded (`rtmp::connection`), crash recovery at
+//! start-up ([`recover`] is called by `server`).
+
+use crate::catalog::{self, Catalog, Recording, Stream};
+use crate::hub::{Delivery, Event, StreamHub, Subscription};
+use crate::media::{CodecConfig, Packet, Track};
+use crate::mux::finalize::{finalize, Finalized};
+use crate::mux::{init_segment, tracks_for, Fragmenter};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Process-wide recorder counters, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct RecorderStats {
+    /// Recordings stopped by a write error (disk full, I/O error).
+    pub write_errors: AtomicU64,
+    /// Gaps: the recorder fell behind its backlog cap and media was skipped.
+    pub gaps: AtomicU64,
+    pub files_finished: AtomicU64,
+}
+
+/// What every recorder shares.
+#[derive(Clone)]
+pub struct RecorderContext {
+    pub catalog: Catalog,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub fragment_ms: u64,
+    pub stats: Arc<RecorderStats>,
+}
+
+/// What to record.
+#[derive(Debug, Clone)]
+pub struct RecordingPlan {
+    pub stream: Stream,
+    pub session_id: Uuid,
+    /// `rec.duration`: start a new file at the first keyframe after this many seconds.
+    pub split_secs: Option<u64>,
+}
+
+/// Subscribes at once (so no packet is missed) and returns the task to spawn.
+pub fn start(
+    ctx: RecorderContext,
+    hub: &Arc<StreamHub>,
+    plan: RecordingPlan,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let subscription = hub.subscribe(Delivery::Lossless);
+    run(ctx, subscription, plan)
+}
+
+/// Why a file could not be written.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error("i/o on {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("muxing: {0}")]
+    Mux(#[from] mp4_atom::Error),
+    #[error("catalog: {0}")]
+    Catalog(#[from] catalog::CatalogError),
+    #[error("finalising: {0}")]
+    Finalize(#[from] crate::mux::finalize::FinalizeError),
+    #[error("blocking task failed: {0}")]
+    Join(String),
+}
+
+/// One file being written.
+struct OpenFile {
+    recording: Recording,
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    fragmenter: Fragmenter,
+    /// The configuration its sample entries were built from.
+    config: Arc<CodecConfig>,
+    init_written: bool,
+    has_video: bool,
+}
+
+fn same_tracks(a: &CodecConfig, b: &CodecConfig) -> bool {
+    let video = |c: &CodecConfig| c.video.as_ref().map(|v| v.record.clone());
+    let audio = |c: &CodecConfig| c.audio.as_ref().map(|a| a.record.clone());
+    video(a) == video(b) && audio(a) == audio(b)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
+) -> Result<T, WriteError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| WriteError::Join(e.to_string()))?
+}
+
+impl OpenFile {
+    async fn create(
+        ctx: &RecorderContext,
+        plan: &RecordingPlan,
+        config: Arc<CodecConfig>,
+    ) -> Result<Option<OpenFile>, WriteError> {
+        let (tracks, skipped) = tracks_for(&config);
+        if !skipped.is_empty() {
+            tracing::warn!(stream = %plan.stream.streamname, codecs = ?skipped, "recording leaves out codecs it cannot put in MP4");
+        }
+        if tracks.is_empty() {
+            return Ok(None);
+        }
+        let has_video = tracks.iter().any(|t| t.track == Track::Video);
+        let folder = format!("vod/{}/{}", ctx.region, plan.stream.org_hash);
+        let (stream_id, session_id, name) = (
+            plan.stream.id,
+            plan.session_id,
+            plan.stream.streamname.clone(),
+        );
+        let recording = ctx
+            .catalog
+            .call(move |conn| catalog::begin_recording(conn, stream_id, session_id, &folder, &name))
+            .await?;
+        let path = ctx.data_dir.join(&recording.path);
+        let open_path = path.clone();
+        let file = blocking(move || {
+            let io = |source| WriteError::Io {
+                path: open_path.display().to_string(),
+                source,
+            };
+            if let Some(parent) = open_path.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&open_path)
+                .map_err(io)
+        })
+        .await?;
+        tracing::info!(stream = %plan.stream.streamname, file = %recording.path, "recording started");
+        Ok(Some(OpenFile {
+            recording,
+            path,
+            file: Some(file),
+            fragmenter: Fragmenter::new(tracks),
+            config,
+            init_written: false,
+            has_video,
+        }))
+    }
+
+    /// Writes the ready samples as one fragment (after the init segment, the first time) and
+    /// syncs them.
+    async fn write_fragment(&mut self) -> Result<(), WriteError> {
+        let Some(fragment) = self.fragmenter.take_fragment()? else {
+            return Ok(());
+        };
+        let mut bytes = Vec::new();
+        if !self.init_written {
+            let specs: Vec<_> = self.fragmenter.specs().cloned().collect();
+            bytes = init_segment(&specs)?;
+        }
+        bytes.extend_from_slice(&fragment.bytes);
+        let mut file = self
+            .file
+            .take()
+            .ok_or(WriteError::Join("file in use".into()))?;
+        let path = self.path.display().to_string();
+        let (file, written) = tokio::task::spawn_blocking(move || {
+            let result = file.write_all(&bytes).and_then(|()| file.sync_data());
+            (file, result)
+        })
+        .await
+        .map_err(|e| WriteError::Join(e.to_string()))?;
+        self.file = Some(file);
+        written.map_err(|source| WriteError::Io { path, source })?;
+        self.init_written = true;
+        Ok(())
+    }
+
+    /// Flushes the held samples, finalises the file and lists it in the catalog.
+    async fn close(
+        mut self,
+        ctx: &RecorderContext,
+        next_dts_ms: Option<i64>,
+    ) -> Result<(), WriteError> {
+        self.fragmenter.finish(next_dts_ms);
+        self.write_fragment().await?;
+        self.complete(ctx).await
+    }
+
+    /// Finalises what is on disk (also after a write error) and records the outcome.
+    async fn complete(mut self, ctx: &RecorderContext) -> Result<(), WriteError> {
+        let id = self.recording.id;
+        let Some(mut file) = self.file.take() else {
+            return Ok(());
+        };
+        if !self.init_written {
+            // Nothing was ever written: no file, no asset.
+            let path = self.path.clone();
+            blocking(move || {
+                drop(file);
+                let _ = std::fs::remove_file(&path);
+                Ok(())
+            })
+            .await?;
+            ctx.catalog
+                .call(move |conn| catalog::fail_recording(conn, id, "no media"))
+                .await?;
+            return Ok(());
+        }
+        let done: Finalized = blocking(move || Ok(finalize(&mut file)?)).await?;
+        ctx.catalog
+            .call(move |conn| {
+                catalog::finish_recording(conn, id, done.size_bytes, done.duration_secs)
+            })
+            .await?;
+        ctx.stats.files_finished.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(file = %self.recording.path, bytes = done.size_bytes, duration_secs = done.duration_secs, "recording finished");
+        Ok(())
+    }
+}
+
+/// The recorder's state machine over hub events.
+struct Recorder {
+    ctx: RecorderContext,
+    plan: RecordingPlan,
+    current: Option<OpenFile>,
+    /// After a gap or at the start: video waits for a keyframe.
+    need_keyframe: bool,
+    /// Configuration (by identity) that gave no muxable track; its packets are skipped.
+    unmuxable: Option<Arc<CodecConfig>>,
+}
+
+impl Recorder {
+    async fn on_packet(&mut self, packet: &Packet) -> Result<(), WriteError> {
+        if self
+            .unmuxable
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &packet.config))
+        {
+            return Ok(());
+        }
+        let video_key = packet.track == Track::Video && packet.is_key;
+        // A file ends on a configuration change or, with `duration`, at the first keyframe
+        // after it (audio-only: the first packet after it).
+        let ends_here = self.current.as_ref().is_some_and(|file| {
+            let changed = !Arc::ptr_eq(&file.config, &packet.config)
+                && !same_tracks(&file.config, &packet.config);
+            let due = self.plan.split_secs.is_some_and(|secs| {
+                file.fragmenter.end_ms() >= secs * 1000 && (video_key || !file.has_video)
+            });
+            changed || due
+        });
+        if ends_here {
+            if let Some(file) = self.current.take() {
+                file.close(&self.ctx, Some(packet.dts_ms)).await?;
+            }
+        }
+        if self.current.is_none() {
+            match OpenFile::create(&self.ctx, &self.plan, packet.config.clone()).await? {
+                Some(file) => self.current = Some(file),
+                None => {
+                    tracing::warn!(stream = %self.plan.stream.streamname, "nothing to record: no H.264 or AAC track");
+                    self.unmuxable = Some(packet.config.clone());
+                    return Ok(());
+                }
+            }
+        }
+        let Some(file) = self.current.as_mut() else {
+            return Ok(());
+        };
+        if packet.track == Track::Video && file.has_video {
+            if self.need_keyframe && !packet.is_key {
+                return Ok(());
+            }
+            self.need_keyframe = false;
+        }
+        file.fragmenter.push(packet);
+        if file.fragmenter.ready_ms() >= self.ctx.fragment_ms {
+            file.write_fragment().await?;
+        }
+        Ok(())
+    }
+
+    async fn close_current(&mut self) -> Result<(), WriteError> {
+        match self.current.take() {
+            Some(file) => file.close(&self.ctx, None).await,
+            None => Ok(()),
+        }
+    }
+}
+
+async fn run(ctx: RecorderContext, mut subscription: Subscription, plan: RecordingPlan) {
+    let mut recorder = Recorder {
+        ctx,
+        plan,
+        current: None,
+        need_keyframe: true,
+        unmuxable: None,
+    };
+    let streamname = recorder.plan.stream.streamname.clone();
+    loop {
+        let step = match subscription.next().await {
+            Event::Packet(packet) => recorder.on_packet(&packet).await,
+            Event::Gap { missed } => {
+                recorder.ctx.stats.gaps.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(stream = %streamname, missed, "recorder fell behind the backlog cap: media skipped; the file ends here and a new one starts at the next keyframe");
+                recorder.need_keyframe = true;
+                recorder.close_current().await
+            }
+            Event::Ended => {
+                if let Err(e) = recorder.close_current().await {
+                    tracing::error!(stream = %streamname, error = %e, "could not finish the recording");
+                }
+                return;
+            }
+        };
+        if let Err(e) = step {
+            recorder
+                .ctx
+                .stats
+                .write_errors
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(stream = %streamname, error = %e, "recording stopped by an error; live delivery continues");
+            // Keep what was written playable; if even that fails, recovery retries at start.
+            if let Some(file) = recorder.current.take() {
+                let path = file.recording.path.clone();
+                if let Err(e) = file.complete(&recorder.ctx).await {
+                    tracing::error!(file = %path, error = %e, "could not finalise the recording; it stays fragmented until the next start");
+                }
+            }
+            // Stop reading: a lossless reader that does not read would hold the ring back.
+            return;
+        }
+    }
+}
+
+/// Finalises the recordings a crash left open; returns how many became playable.
+pub fn recover(
+    conn: &rusqlite::Connection,
+    data_dir: &Path,
+) -> Result<usize, catalog::CatalogError> {
+    let mut recovered = 0;
+    for recording in catalog::open_recordings(conn)? {
+        let path = data_dir.join(&recording.path);
+        let outcome = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|mut file| finalize(&mut file).map_err(|e| e.to_string()));
+        match outcome {
+            Ok(done) => {
+                catalog::finish_recording(conn, recording.id, done.size_bytes, done.duration_secs)?;
+                tracing::warn!(file = %recording.path, duration_secs = done.duration_secs, cut_bytes = done.truncated_bytes, "recovered a recording left open by an unclean stop");
+                recovered += 1;
+            }
+            Err(e) => {
+                catalog::fail_recording(conn, recording.id, &e)?;
+                tracing::error!(file = %recording.path, error = %e, "recording left open by an unclean stop has nothing playable");
+            }
+        }
+    }
+    Ok(recovered)
+}

@@ -1,0 +1,399 @@
+//! Recording (VOD): real RTMP pushes, files read back with ffprobe/ffmpeg (required when
+//! CI=true), the `mp4` crate as an independent parser, and real HTTP range requests.
+
+mod common;
+
+use common::*;
+use reelay::client::RtmpClient;
+use reelay::flv::file::{demux_tags, FlvTag};
+use reelay::media::Track;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+async fn create_stream_with(t: &TestServer, processing: Value) -> Value {
+    let (status, body) = t
+        .request(
+            reqwest::Method::POST,
+            "/stream",
+            Some(&t.admin_key),
+            Some(json!({ "processing": processing })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// Polls `GET /stream/{id}` until `playout.web` lists `count` recordings.
+async fn wait_recordings(t: &TestServer, id: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = t.get(&format!("/stream/{id}?asset_limit=100")).await;
+        let web = body["playout"]["web"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if web.len() >= count {
+            return web;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} recordings: {body}",
+            web.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn download(t: &TestServer, url: &str, dir: &Path) -> PathBuf {
+    let response = t.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "video/mp4");
+    let bytes = response.bytes().await.unwrap();
+    let path = dir.join(url.rsplit('/').next().unwrap());
+    std::fs::write(&path, &bytes).unwrap();
+    path
+}
+
+/// `ffprobe` streams and format as JSON, or `None` without ffprobe (outside CI).
+fn probe(path: &Path) -> Option<Value> {
+    let ffprobe = tool("ffprobe")?;
+    let out = Command::new(ffprobe)
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// `ffmpeg -v error -i f -f null -` must print nothing.
+fn decodes_cleanly(path: &Path) {
+    let Some(ffmpeg) = tool("ffmpeg") else { return };
+    let out = Command::new(ffmpeg)
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(errors.trim().is_empty(), "ffmpeg reported: {errors}");
+}
+
+fn stream_field(probe: &Value, codec_type: &str, field: &str) -> f64 {
+    let stream = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == codec_type)
+        .unwrap_or_else(|| panic!("no {codec_type} stream: {probe}"));
+    stream[field].as_str().unwrap().parse().unwrap()
+}
+
+fn stream_duration(probe: &Value, codec_type: &str) -> f64 {
+    stream_field(probe, codec_type, "duration")
+}
+
+/// Where a stream's presentation ends (start + duration), in seconds.
+fn stream_end(probe: &Value, codec_type: &str) -> f64 {
+    stream_field(probe, codec_type, "start_time") + stream_duration(probe, codec_type)
+}
+
+fn top_level_boxes(data: &[u8]) -> Vec<String> {
+    let mut boxes = Vec::new();
+    let mut pos = 0;
+    while pos + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+        boxes.push(String::from_utf8_lossy(&data[pos + 4..pos + 8]).into_owned());
+        assert!(size >= 8);
+        pos += size;
+    }
+    boxes
+}
+
+/// Samples per track listed in the file's moov, read with the `mp4` crate.
+fn sample_counts(path: &Path) -> (u32, u32) {
+    let data = std::fs::read(path).unwrap();
+    let size = data.len() as u64;
+    let reader = mp4::Mp4Reader::read_header(std::io::Cursor::new(data), size).unwrap();
+    assert!(reader.moov.mvex.is_none(), "a regular MP4 has no mvex");
+    let mut video = 0;
+    let mut audio = 0;
+    for track in reader.tracks().values() {
+        match track.track_type().unwrap() {
+            mp4::TrackType::Video => video = track.sample_count(),
+            mp4::TrackType::Audio => audio = track.sample_count(),
+            _ => {}
+        }
+    }
+    (video, audio)
+}
+
+fn media_counts(tags: &[FlvTag]) -> (u32, u32) {
+    let packets = demux_tags(tags);
+    let video = packets.iter().filter(|p| p.track == Track::Video).count() as u32;
+    (video, packets.len() as u32 - video)
+}
+
+/// The fixture repeated `times` times on one continuous timeline (sequence headers and
+/// metadata only once), and the video duration that timeline holds.
+fn looped_fixture(times: u32) -> (Vec<FlvTag>, f64) {
+    let tags = fixture_tags();
+    let last = tags.iter().map(|t| t.timestamp_ms).max().unwrap();
+    let period = last + 21;
+    let mut out = Vec::new();
+    for round in 0..times {
+        for (i, tag) in tags.iter().enumerate() {
+            let is_header = tag.tag_type == 18
+                || (tag.tag_type == 9 && tag.body.get(1) == Some(&0))
+                || (tag.tag_type == 8 && tag.body.get(1) == Some(&0));
+            if round > 0 && (is_header || i == 0) {
+                continue;
+            }
+            let mut tag = tag.clone();
+            tag.timestamp_ms += round * period;
+            out.push(tag);
+        }
+    }
+    let video: Vec<u32> = out
+        .iter()
+        .filter(|t| t.tag_type == 9 && t.body.get(1) == Some(&1))
+        .map(|t| t.timestamp_ms)
+        .collect();
+    let frame = 1.0 / 30.0;
+    let span = f64::from(video.last().unwrap() - video.first().unwrap()) / 1000.0;
+    (out, span + frame)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rec_ingest_gives_a_regular_mp4_matching_the_pushed_media_served_with_ranges() {
+    let t = start().await;
+    let stream = t.create_stream().await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let name = streamname(&stream);
+    let tags = fixture_tags();
+    let mut publisher = RtmpClient::connect(t.rtmp(), "rec").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    send_tags(&mut publisher, &tags, 0.0).await;
+    publisher.stop_publishing().await.unwrap();
+    t.wait_state(&id, "ended").await;
+
+    let web = wait_recordings(&t, &id, 1).await;
+    let asset = &web[0];
+    assert_eq!(asset["type"], "vod");
+    assert_eq!(asset["streamname"], name.as_str());
+    assert_eq!(asset["streamId"], id.as_str());
+    let sessions = t.sessions(&id).await;
+    assert_eq!(asset["session"], sessions[0]["id"]);
+    assert_eq!(sessions[0]["assets"][0]["url"], asset["url"]);
+    let url = asset["url"].as_str().unwrap();
+    let org = name.split('-').next().unwrap();
+    assert!(
+        url.ends_with(&format!("/vod/eu/{org}/{name}-1.mp4")),
+        "{url}"
+    );
+
+    let file = download(&t, url, t.dir.path()).await;
+    let data = std::fs::read(&file).unwrap();
+    assert_eq!(asset["size"].as_u64().unwrap(), data.len() as u64);
+    let boxes = top_level_boxes(&data);
+    assert!(!boxes.iter().any(|b| b == "moof"), "{boxes:?}");
+    assert_eq!(boxes.iter().filter(|b| *b == "moov").count(), 1);
+    assert_eq!(sample_counts(&file), media_counts(&tags));
+
+    if let Some(probe) = probe(&file) {
+        let codecs: Vec<&str> = probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["codec_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(codecs.len(), 2, "{codecs:?}");
+        assert!(
+            codecs.contains(&"h264") && codecs.contains(&"aac"),
+            "{codecs:?}"
+        );
+        let duration: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let pushed = f64::from(tags.last().unwrap().timestamp_ms) / 1000.0;
+        assert!((duration - pushed).abs() <= 0.1, "{duration} vs {pushed}");
+        // In sync: both tracks end within one video frame of each other (the fixture's own
+        // audio runs 37 ms longer than its video, from 21 ms earlier).
+        let (video, audio) = (stream_end(&probe, "video"), stream_end(&probe, "audio"));
+        assert!(
+            (video - audio).abs() <= 1.0 / 30.0,
+            "video ends {video}, audio {audio}"
+        );
+        assert!((asset["duration"].as_f64().unwrap() - duration).abs() < 0.01);
+    }
+    decodes_cleanly(&file);
+
+    // Byte ranges, validators, and nothing outside the data folder.
+    let range = t
+        .http
+        .get(url)
+        .header("Range", "bytes=100-1123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(range.status(), 206);
+    assert_eq!(
+        range.headers()["content-range"],
+        format!("bytes 100-1123/{}", data.len()).as_str()
+    );
+    let etag = range.headers()["etag"].to_str().unwrap().to_string();
+    assert!(range.headers().contains_key("last-modified"));
+    assert_eq!(range.bytes().await.unwrap().as_ref(), &data[100..1124]);
+    let tail = t
+        .http
+        .get(url)
+        .header("Range", "bytes=-10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tail.bytes().await.unwrap().as_ref(),
+        &data[data.len() - 10..]
+    );
+    let outside = t
+        .http
+        .get(url)
+        .header("Range", format!("bytes={}-", data.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), 416);
+    let cached = t
+        .http
+        .get(url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+    for path in [
+        "/vod/eu/../catalog.sqlite3",
+        "/vod/..%2fcatalog.sqlite3",
+        "/vod/eu/",
+        &format!("/vod/eu/{org}"),
+        "/vod/admin-api-key",
+    ] {
+        let response = t.http.get(t.url(path)).send().await.unwrap();
+        assert!(
+            response.status() == 404 || response.status() == 400,
+            "{path}: {}",
+            response.status()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_10_splits_a_30_second_push_into_three_files_losing_nothing() {
+    let t = start().await;
+    let stream = create_stream_with(&t, json!([{"id": "rec", "duration": 10}])).await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let (tags, pushed_video_secs) = looped_fixture(5);
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&streamname(&stream)).await.unwrap();
+    send_tags(&mut publisher, &tags, 0.0).await;
+    publisher.stop_publishing().await.unwrap();
+    t.wait_state(&id, "ended").await;
+    let web = wait_recordings(&t, &id, 3).await;
+    assert_eq!(web.len(), 3, "{web:?}");
+
+    let (mut video_samples, mut audio_samples) = (0, 0);
+    let mut video_secs = 0.0;
+    for asset in &web {
+        let file = download(&t, asset["url"].as_str().unwrap(), t.dir.path()).await;
+        let (video, audio) = sample_counts(&file);
+        video_samples += video;
+        audio_samples += audio;
+        // Each file starts with a keyframe.
+        let data = std::fs::read(&file).unwrap();
+        let size = data.len() as u64;
+        let mut reader = mp4::Mp4Reader::read_header(std::io::Cursor::new(data), size).unwrap();
+        let video_id = reader
+            .tracks()
+            .values()
+            .find(|t| t.track_type().ok() == Some(mp4::TrackType::Video))
+            .unwrap()
+            .track_id();
+        assert!(reader.read_sample(video_id, 1).unwrap().unwrap().is_sync);
+        if let Some(probe) = probe(&file) {
+            video_secs += stream_duration(&probe, "video");
+        }
+        decodes_cleanly(&file);
+    }
+    assert_eq!((video_samples, audio_samples), media_counts(&tags));
+    if tool("ffprobe").is_some() {
+        let frame = 1.0 / 30.0;
+        assert!(
+            (video_secs - pushed_video_secs).abs() <= frame,
+            "{video_secs} vs {pushed_video_secs}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_reconnecting_within_the_grace_continues_one_file() {
+    let t = start().await;
+    let stream = t.create_stream().await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let name = streamname(&stream);
+    let tags = fixture_tags();
+    let half = tags.iter().position(|t| t.timestamp_ms >= 3000).unwrap();
+
+    let mut first = RtmpClient::connect(t.rtmp(), "rec").await.unwrap();
+    first.publish(&name).await.unwrap();
+    send_tags(&mut first, &tags[..half], 0.0).await;
+    drop(first); // vanishes: no unpublish
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut second = RtmpClient::connect(t.rtmp(), "rec").await.unwrap();
+    second.publish(&name).await.unwrap();
+    send_tags(&mut second, &tags, 0.0).await;
+    second.stop_publishing().await.unwrap();
+    t.wait_state(&id, "ended").await;
+
+    let sessions = t.sessions(&id).await;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["end_reason"], "client_closed");
+    let web = wait_recordings(&t, &id, 1).await;
+    assert_eq!(web.len(), 1);
+    let file = download(&t, web[0]["url"].as_str().unwrap(), t.dir.path()).await;
+    let (first_video, first_audio) = media_counts(&tags[..half]);
+    let (all_video, all_audio) = media_counts(&tags);
+    assert_eq!(
+        sample_counts(&file),
+        (first_video + all_video, first_audio + all_audio)
+    );
+    if let Some(probe) = probe(&file) {
+        let duration: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected = 3.0 + f64::from(tags.last().unwrap().timestamp_ms) / 1000.0;
+        assert!(
+            (duration - expected).abs() < 0.2,
+            "{duration} vs {expected}"
+        );
+    }
+    decodes_cleanly(&file);
+}
