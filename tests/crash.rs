@@ -1,0 +1,145 @@
+//! A recording survives `kill -9`: the real binary is killed mid-recording and restarted on
+//! the same data folder; the recording is finalised, listed, and playable up to within a
+//! second of the kill, and its session ends as `recovered`.
+
+mod common;
+
+use common::{fixture_tags, send_tags, tool};
+use reelay::client::RtmpClient;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_server(data: &Path, http: u16, rtmp: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_reelay"))
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--rtmp-addr", &format!("127.0.0.1:{rtmp}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+) -> (u16, Value) {
+    let response = http
+        .request(method, url)
+        .header("X-BINTU-APIKEY", key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_healthy(http: &reqwest::Client, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = http
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_survives_sigkill_and_is_listed_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (http_port, rtmp_port) = (free_port(), free_port());
+    let http = reqwest::Client::new();
+    let mut server = spawn_server(&data, http_port, rtmp_port);
+    wait_healthy(&http, http_port).await;
+    let key = std::fs::read_to_string(data.join("admin-api-key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let base = format!("http://127.0.0.1:{http_port}");
+    let (status, stream) = call(&http, reqwest::Method::POST, format!("{base}/stream"), &key).await;
+    assert_eq!(status, 201);
+    let id = stream["id"].as_str().unwrap().to_string();
+    let name = stream["ingest"]["rtmp"]["streamname"].as_str().unwrap().to_string();
+
+    // Push 4 s of media in real time, then kill the server without warning.
+    let tags = fixture_tags();
+    let cut = tags.iter().position(|t| t.timestamp_ms > 4000).unwrap();
+    let rtmp = format!("127.0.0.1:{rtmp_port}").parse().unwrap();
+    let mut publisher = RtmpClient::connect(rtmp, "rec").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    send_tags(&mut publisher, &tags[..cut], 1.0).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    drop(publisher);
+
+    let mut server = spawn_server(&data, http_port, rtmp_port);
+    wait_healthy(&http, http_port).await;
+    let (status, body) = call(&http, reqwest::Method::GET, format!("{base}/stream/{id}"), &key).await;
+    assert_eq!(status, 200);
+    let web = body["playout"]["web"].as_array().cloned().unwrap_or_default();
+    assert_eq!(web.len(), 1, "{body}");
+    let duration = web[0]["duration"].as_f64().unwrap();
+    let pushed = f64::from(tags[cut - 1].timestamp_ms) / 1000.0;
+    eprintln!("recovered {duration} s of {pushed} s pushed before SIGKILL");
+    assert!(
+        duration >= pushed - 1.0 - 0.1 && duration <= pushed + 0.1,
+        "recovered {duration} s of {pushed} s pushed"
+    );
+    let (_, sessions) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/stream/{id}/sessions"),
+        &key,
+    )
+    .await;
+    assert_eq!(sessions["items"][0]["end_reason"], "recovered");
+    assert_eq!(sessions["items"][0]["assets"][0]["url"], web[0]["url"]);
+
+    let bytes = http
+        .get(web[0]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let file = dir.path().join("recovered.mp4");
+    std::fs::write(&file, &bytes).unwrap();
+    let size = bytes.len() as u64;
+    let reader = mp4::Mp4Reader::read_header(std::io::Cursor::new(bytes.to_vec()), size).unwrap();
+    assert!(reader.moov.mvex.is_none());
+    assert_eq!(reader.tracks().len(), 2);
+    if let Some(ffmpeg) = tool("ffmpeg") {
+        let out = Command::new(ffmpeg)
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(&file)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        let errors = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && errors.trim().is_empty(), "{errors}");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
