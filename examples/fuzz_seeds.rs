@@ -6,7 +6,9 @@
 
 use bytes::{Bytes, BytesMut};
 use reelay::amf0::{encode_all, object, Value};
-use reelay::flv::file::read_tags;
+use reelay::flv::file::{demux_tags, read_tags};
+use reelay::mux::finalize::finalize;
+use reelay::mux::{init_segment, tracks_for, Fragmenter};
 use reelay::rtmp::chunk::{ChunkEncoder, Message};
 use rml_rtmp::handshake::{Handshake, PeerType};
 use std::path::Path;
@@ -113,6 +115,30 @@ fn main() -> anyhow::Result<()> {
         write("amf0", "onmetadata", &script.body)?;
     }
     write("flv_file", "fixture-head", &data[..data.len().min(20_000)])?;
+
+    // A short fragmented recording (fragments every ~300 ms), cut mid-fragment, and finalised.
+    let packets = demux_tags(&tags);
+    let (tracks, _) = tracks_for(&packets[0].config);
+    let mut fragmented = init_segment(&tracks)?;
+    let mut fragmenter = Fragmenter::new(tracks);
+    for packet in packets.iter().take(60) {
+        fragmenter.push(packet);
+        if fragmenter.ready_ms() >= 300 {
+            if let Some(fragment) = fragmenter.take_fragment()? {
+                fragmented.extend_from_slice(&fragment.bytes);
+            }
+        }
+    }
+    write("recover", "fragmented", &fragmented)?;
+    write("recover", "cut", &fragmented[..fragmented.len() * 3 / 4])?;
+    let mut finalised = std::io::Cursor::new(fragmented);
+    finalize(&mut finalised)?;
+    write("recover", "finalised", finalised.get_ref())?;
+    // Muxer records: [flags, dts step (i16), cts/4, size-1, fill].
+    let records: Vec<u8> = (0..120u8)
+        .flat_map(|i| [if i % 30 == 0 { 2 } else { i & 1 }, 0, 21, 8, i, i])
+        .collect();
+    write("mux", "steady", &records)?;
     println!("seeds written to {}", corpus.display());
     Ok(())
 }

@@ -79,7 +79,10 @@ async fn a_recording_survives_sigkill_and_is_listed_after_restart() {
     let (status, stream) = call(&http, reqwest::Method::POST, format!("{base}/stream"), &key).await;
     assert_eq!(status, 201);
     let id = stream["id"].as_str().unwrap().to_string();
-    let name = stream["ingest"]["rtmp"]["streamname"].as_str().unwrap().to_string();
+    let name = stream["ingest"]["rtmp"]["streamname"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Push 4 s of media in real time, then kill the server without warning.
     let tags = fixture_tags();
@@ -95,9 +98,18 @@ async fn a_recording_survives_sigkill_and_is_listed_after_restart() {
 
     let mut server = spawn_server(&data, http_port, rtmp_port);
     wait_healthy(&http, http_port).await;
-    let (status, body) = call(&http, reqwest::Method::GET, format!("{base}/stream/{id}"), &key).await;
+    let (status, body) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/stream/{id}"),
+        &key,
+    )
+    .await;
     assert_eq!(status, 200);
-    let web = body["playout"]["web"].as_array().cloned().unwrap_or_default();
+    let web = body["playout"]["web"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(web.len(), 1, "{body}");
     let duration = web[0]["duration"].as_f64().unwrap();
     let pushed = f64::from(tags[cut - 1].timestamp_ms) / 1000.0;

@@ -277,7 +277,9 @@ fn gather(moov: &Moov, track_id: u32, fragments: &[FragmentAt]) -> Tables {
             for trun in &traf.trun {
                 let offset = u64::try_from(trun.data_offset.unwrap_or(0)).unwrap_or(0);
                 let count = u32::try_from(trun.samples.len()).unwrap_or(u32::MAX);
-                tables.chunks.push((fragment.moof_offset + offset, count));
+                tables
+                    .chunks
+                    .push((fragment.moof_offset.saturating_add(offset), count));
                 for TrunEntry {
                     duration,
                     size,
@@ -291,7 +293,7 @@ fn gather(moov: &Moov, track_id: u32, fragments: &[FragmentAt]) -> Tables {
                     tables.cts.push(cts.unwrap_or(0));
                     let flags = flags.unwrap_or(default_flags);
                     tables.sync.push(flags & 0x0001_0000 == 0);
-                    tables.end_dts += u64::from(duration);
+                    tables.end_dts = tables.end_dts.saturating_add(u64::from(duration));
                 }
             }
         }
@@ -327,7 +329,10 @@ fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<(Moov, u64), Fina
     let first_presentation = |trak: &mp4_atom::Trak, t: &Tables| -> Option<u64> {
         let first = t.first_dts?;
         let cts = u64::try_from(t.cts.first().copied().unwrap_or(0)).unwrap_or(0);
-        Some(to_movie(first + cts, trak.mdia.mdhd.timescale))
+        Some(to_movie(
+            first.saturating_add(cts),
+            trak.mdia.mdhd.timescale,
+        ))
     };
     let zero = moov
         .trak
@@ -346,7 +351,10 @@ fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<(Moov, u64), Fina
         }
         samples += tables.sizes.len() as u64;
         let timescale = trak.mdia.mdhd.timescale;
-        let media_duration: u64 = tables.durations.iter().map(|&d| u64::from(d)).sum();
+        let media_duration = tables
+            .durations
+            .iter()
+            .fold(0u64, |sum, &d| sum.saturating_add(u64::from(d)));
         let media_time = u64::try_from(tables.cts.first().copied().unwrap_or(0)).unwrap_or(0);
         let empty = first_presentation(&trak, &tables)
             .unwrap_or(zero)
@@ -374,8 +382,8 @@ fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<(Moov, u64), Fina
             elst: Some(Elst { entries }),
         });
         trak.mdia.mdhd.duration = media_duration;
-        trak.tkhd.duration = empty + shown;
-        movie_duration = movie_duration.max(empty + shown);
+        trak.tkhd.duration = empty.saturating_add(shown);
+        movie_duration = movie_duration.max(trak.tkhd.duration);
 
         let stbl = &mut trak.mdia.minf.stbl;
         stbl.stts = Stts {
