@@ -185,3 +185,30 @@ fn backlog_age_cap_is_wall_clock_not_media_time() {
     let (event, _) = ring.read(0, Delivery::Lossless);
     assert!(matches!(event, Some(Event::Gap { .. })));
 }
+
+#[test]
+fn a_resumed_publisher_continues_the_timeline_after_the_last_presented_frame() {
+    let hubs = Hubs::new(RingLimits::default());
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    let mut sub = publisher.hub().subscribe(Delivery::Lossless);
+    push_video(&publisher, 0, 90, 30); // dts 0..=2937, 33 ms steps
+    let mut b_frame = packet(Track::Video, 90 * 33, false, 10);
+    b_frame.cts_ms = 66;
+    publisher.push(b_frame); // presented at 3036
+                             // The reconnected publisher starts its clock at 0 again.
+    publisher.resume();
+    publisher.push(packet(Track::Video, 0, true, 10));
+    publisher.push(packet(Track::Video, 33, false, 10));
+    let mut seen = Vec::new();
+    while let Some(dts) = next_dts(&mut sub) {
+        seen.push(dts);
+    }
+    let resumed = seen[seen.len() - 2];
+    assert_eq!(
+        resumed,
+        90 * 33 + 66 + 33,
+        "after the B-frame's presentation + a frame"
+    );
+    assert_eq!(seen[seen.len() - 1], resumed + 33);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+}
