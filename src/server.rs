@@ -84,10 +84,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let rtmp_listener = bind(&config.rtmp.addr).await?;
     let http_listener = bind(&config.server.http_addr).await?;
     let catalog = Catalog::open(&catalog_path(&data_dir))?;
-    let recovery_dir = data_dir.clone();
-    let files = catalog
-        .call(move |conn| recorder::recover(conn, &recovery_dir))
-        .await?;
+    let files = recorder::recover(&catalog, &data_dir).await?;
     if files > 0 {
         tracing::warn!(files, "finalised recordings left open by an unclean stop");
     }

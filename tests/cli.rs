@@ -2,22 +2,13 @@
 //! work on the data folder of a running server and take effect without a restart, SIGTERM
 //! shuts down gracefully.
 
+mod common;
+
+use common::{free_port, output_ok, reelay_command as reelay};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn reelay() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reelay"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn http_status(port: u16, path: &str, key: &str) -> u16 {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -69,15 +60,10 @@ fn first_start_keys_and_sigterm() {
     }
 
     // keys create/list/revoke against the running server's data folder.
-    let out = reelay()
-        .args(["keys", "create", "--role", "nanoReadOnly", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        reelay()
+            .args(["keys", "create", "--role", "nanoReadOnly", "--data-dir"])
+            .arg(&data),
     );
     let text = String::from_utf8(out.stdout).unwrap();
     let id = text.split_whitespace().nth(1).unwrap().to_string();

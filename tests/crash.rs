@@ -4,23 +4,15 @@
 
 mod common;
 
-use common::{fixture_tags, send_tags, tool};
+use common::{decodes_cleanly, fixture_tags, free_port, reelay_command, send_tags};
 use reelay::client::RtmpClient;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn_server(data: &Path, http: u16, rtmp: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_reelay"))
+    reelay_command()
         .args(["serve", "--data-dir"])
         .arg(data)
         .args(["--http-addr", &format!("127.0.0.1:{http}")])
@@ -142,16 +134,7 @@ async fn a_recording_survives_sigkill_and_is_listed_after_restart() {
     let reader = mp4::Mp4Reader::read_header(std::io::Cursor::new(bytes.to_vec()), size).unwrap();
     assert!(reader.moov.mvex.is_none());
     assert_eq!(reader.tracks().len(), 2);
-    if let Some(ffmpeg) = tool("ffmpeg") {
-        let out = Command::new(ffmpeg)
-            .args(["-nostdin", "-v", "error", "-i"])
-            .arg(&file)
-            .args(["-f", "null", "-"])
-            .output()
-            .unwrap();
-        let errors = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && errors.trim().is_empty(), "{errors}");
-    }
+    decodes_cleanly(&file);
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -9,7 +9,6 @@ use reelay::flv::file::{demux_tags, FlvTag};
 use reelay::media::Track;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 async fn create_stream_with(t: &TestServer, processing: Value) -> Value {
@@ -54,43 +53,6 @@ async fn download(t: &TestServer, url: &str, dir: &Path) -> PathBuf {
     let path = dir.join(url.rsplit('/').next().unwrap());
     std::fs::write(&path, &bytes).unwrap();
     path
-}
-
-/// `ffprobe` streams and format as JSON, or `None` without ffprobe (outside CI).
-fn probe(path: &Path) -> Option<Value> {
-    let ffprobe = tool("ffprobe")?;
-    let out = Command::new(ffprobe)
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(serde_json::from_slice(&out.stdout).unwrap())
-}
-
-/// `ffmpeg -v error -i f -f null -` must print nothing.
-fn decodes_cleanly(path: &Path) {
-    let Some(ffmpeg) = tool("ffmpeg") else { return };
-    let out = Command::new(ffmpeg)
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let errors = String::from_utf8_lossy(&out.stderr);
-    assert!(errors.trim().is_empty(), "ffmpeg reported: {errors}");
 }
 
 fn stream_field(probe: &Value, codec_type: &str, field: &str) -> f64 {

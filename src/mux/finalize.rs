@@ -24,13 +24,14 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 /// A box larger than this where only headers are expected (`moov`, `moof`) is corruption.
 const MAX_HEADER_BOX_BYTES: u64 = 64 << 20;
 
-/// What finalising needs from a file; implemented for `std::fs::File` and in-memory buffers.
+/// What finalising needs from a file; implemented for `&std::fs::File` (so a file shared
+/// with the writer can be finalised) and in-memory buffers.
 pub trait RecordingFile: Read + Write + Seek {
     fn truncate_to(&mut self, len: u64) -> io::Result<()>;
     fn sync_data(&mut self) -> io::Result<()>;
 }
 
-impl RecordingFile for std::fs::File {
+impl RecordingFile for &std::fs::File {
     fn truncate_to(&mut self, len: u64) -> io::Result<()> {
         self.set_len(len)
     }
@@ -163,7 +164,7 @@ fn scan<F: RecordingFile>(file: &mut F) -> io::Result<Scan> {
         ..Scan::default()
     };
     let mut offset = 0u64;
-    while let Some((kind, header_len, size)) = box_header(file, offset, file_len)? {
+    while let Some((kind, _, size)) = box_header(file, offset, file_len)? {
         let end = offset + size;
         match &kind {
             b"moov" => {
@@ -206,9 +207,7 @@ fn scan<F: RecordingFile>(file: &mut F) -> io::Result<Scan> {
                 offset = end + next_size;
                 continue;
             }
-            _ => {
-                let _ = header_len;
-            }
+            _ => {}
         }
         scan.valid_end = end;
         offset = end;
@@ -317,7 +316,7 @@ fn to_movie(units: u64, timescale: u32) -> u64 {
 }
 
 /// Builds the regular `moov` from the fragmented one and the fragments.
-fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<(Moov, u64), FinalizeError> {
+fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<Moov, FinalizeError> {
     let mut moov = init.clone();
     moov.mvex = None;
     let mut gathered = Vec::new();
@@ -342,14 +341,12 @@ fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<(Moov, u64), Fina
         .filter_map(|(trak, t)| first_presentation(trak, t))
         .min()
         .unwrap_or(0);
-    let mut samples = 0u64;
     let mut movie_duration = 0u64;
     let mut kept = Vec::new();
     for (mut trak, tables) in std::mem::take(&mut moov.trak).into_iter().zip(gathered) {
         if tables.sizes.is_empty() {
             continue;
         }
-        samples += tables.sizes.len() as u64;
         let timescale = trak.mdia.mdhd.timescale;
         let media_duration = tables
             .durations
@@ -452,7 +449,7 @@ fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<(Moov, u64), Fina
     }
     moov.trak = kept;
     moov.mvhd.duration = movie_duration;
-    Ok((moov, samples))
+    Ok(moov)
 }
 
 /// Samples a regular `moov` lists, over all tracks.
@@ -474,47 +471,32 @@ fn rename_to_free<F: RecordingFile>(file: &mut F, offset: u64) -> io::Result<()>
 /// Finalises a fragmented recording in place (see the module docs); idempotent.
 pub fn finalize<F: RecordingFile>(file: &mut F) -> Result<Finalized, FinalizeError> {
     let scan = scan(file)?;
-    let Some((init_offset, init)) = &scan.init_moov else {
-        // Already regular (the fragmented moov was renamed), or never got its init segment.
-        return match &scan.final_moov {
-            Some((_, moov)) => Ok(Finalized {
-                size_bytes: scan.file_len,
-                duration_secs: moov.mvhd.duration as f64 / f64::from(moov.mvhd.timescale.max(1)),
-                samples: sample_count(moov),
-                truncated_bytes: 0,
-            }),
-            None => Err(FinalizeError::Empty("no init segment")),
-        };
-    };
-    let (moov, samples, truncated_bytes) = match &scan.final_moov {
-        Some((_, moov)) => (moov.clone(), 0, 0),
-        None => {
-            let (moov, samples) = build_moov(init, &scan.fragments)?;
-            let truncated = scan.file_len - scan.valid_end;
+    let (moov, truncated_bytes) = match (&scan.final_moov, &scan.init_moov) {
+        // Finalised before; a crash may have left boxes to rename (below).
+        (Some((_, moov)), _) => (moov.clone(), 0),
+        (None, Some((_, init))) => {
+            let moov = build_moov(init, &scan.fragments)?;
             file.truncate_to(scan.valid_end)?;
             let mut encoded = Vec::new();
             moov.encode(&mut encoded)?;
             file.seek(SeekFrom::Start(scan.valid_end))?;
             file.write_all(&encoded)?;
             file.sync_data()?;
-            (moov, samples, truncated)
+            (moov, scan.file_len - scan.valid_end)
         }
+        (None, None) => return Err(FinalizeError::Empty("no init segment")),
     };
-    for fragment in &scan.fragments {
-        rename_to_free(file, fragment.moof_offset)?;
+    if let Some((init_offset, _)) = &scan.init_moov {
+        for fragment in &scan.fragments {
+            rename_to_free(file, fragment.moof_offset)?;
+        }
+        rename_to_free(file, *init_offset)?;
+        file.sync_data()?;
     }
-    rename_to_free(file, *init_offset)?;
-    file.sync_data()?;
-    let size_bytes = file.seek(SeekFrom::End(0))?;
-    let samples = if samples > 0 {
-        samples
-    } else {
-        sample_count(&moov)
-    };
     Ok(Finalized {
-        size_bytes,
+        size_bytes: file.seek(SeekFrom::End(0))?,
         duration_secs: moov.mvhd.duration as f64 / f64::from(moov.mvhd.timescale.max(1)),
-        samples,
+        samples: sample_count(&moov),
         truncated_bytes,
     })
 }

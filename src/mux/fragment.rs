@@ -47,6 +47,8 @@ struct TrackState {
     /// Whether a sample was taken; after the first, each dts is the previous end.
     started: bool,
     ready: Vec<Sample>,
+    /// Sum of the durations in `ready`.
+    ready_units: u64,
     /// Added to source timestamps (media units) after discontinuities.
     shift: i64,
     last_duration: u32,
@@ -62,6 +64,7 @@ impl TrackState {
             held: None,
             started: false,
             ready: Vec::new(),
+            ready_units: 0,
             shift: 0,
             last_duration,
             end: 0,
@@ -114,6 +117,7 @@ impl TrackState {
         if let Some((mut sample, _)) = self.held.take() {
             sample.duration = duration;
             self.end = sample.dts + u64::from(duration);
+            self.ready_units += u64::from(duration);
             self.ready.push(sample);
         }
     }
@@ -191,10 +195,7 @@ impl Fragmenter {
     pub fn ready_ms(&self) -> u64 {
         self.tracks
             .iter()
-            .map(|t| {
-                let span: u64 = t.ready.iter().map(|s| u64::from(s.duration)).sum();
-                span * 1000 / u64::from(t.spec.timescale.max(1))
-            })
+            .map(|t| t.ready_units * 1000 / u64::from(t.spec.timescale.max(1)))
             .max()
             .unwrap_or(0)
     }
@@ -293,6 +294,7 @@ impl Fragmenter {
         bytes.extend_from_slice(&u32::try_from(mdat_size).unwrap_or(u32::MAX).to_be_bytes());
         bytes.extend_from_slice(b"mdat");
         for state in &mut self.tracks {
+            state.ready_units = 0;
             for sample in state.ready.drain(..) {
                 bytes.extend_from_slice(&sample.data);
             }

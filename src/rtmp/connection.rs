@@ -414,17 +414,7 @@ async fn admit_publisher(
             return Err(io.refuse(reason).await);
         }
     };
-    let org_hash = stream.org_hash.clone();
-    let org = ctx
-        .catalog
-        .call(move |conn| catalog::get_org(conn, &org_hash))
-        .await
-        .ok()
-        .flatten();
-    if app == "rec" && !org.as_ref().is_some_and(|o| o.vod) {
-        tracing::info!(stream = %stream.streamname, "rec ingest without the vod package: behaves as live");
-    }
-    session::start_sinks(ctx, &stream, org.as_ref(), &app, session.id, &publisher);
+    session::start_sinks(ctx, &stream, &app, session.id, &publisher).await;
     io.proto.accept_publish(stream_id, &key);
     tracing::info!(peer = %io.peer, stream = %stream.streamname, session = %session.id, %app, "publishing started");
     Ok(Role::Publish(PublishState {

@@ -9,7 +9,7 @@
 //! attached, waiting for media.
 
 use super::listener::RtmpContext;
-use crate::catalog::{self, EndReason, Organisation, Stream};
+use crate::catalog::{self, EndReason, Stream};
 use crate::hub::Publisher;
 use crate::sinks::recorder::{self, RecordingPlan};
 use std::collections::HashMap;
@@ -113,10 +113,9 @@ pub(super) fn linger(
 
 /// Starts the sinks a new session needs (SPEC "Live processing": recorded via `/rec` with the
 /// `vod` package, or with a `rec` entry and `live_processing`).
-pub(super) fn start_sinks(
+pub(super) async fn start_sinks(
     ctx: &RtmpContext,
     stream: &Stream,
-    org: Option<&Organisation>,
     app: &str,
     session_id: Uuid,
     publisher: &Publisher,
@@ -125,8 +124,26 @@ pub(super) fn start_sinks(
         .processing
         .as_array()
         .and_then(|entries| entries.iter().find(|e| e["id"] == "rec"));
-    let vod = org.is_some_and(|o| o.vod);
-    let live_processing = org.is_some_and(|o| o.live_processing);
+    if app != "rec" && rec_entry.is_none() {
+        return;
+    }
+    let org_hash = stream.org_hash.clone();
+    let org = match ctx
+        .catalog
+        .call(move |conn| catalog::get_org(conn, &org_hash))
+        .await
+    {
+        Ok(org) => org,
+        Err(e) => {
+            tracing::error!(stream = %stream.streamname, error = %e, "cannot read the organisation's packages: this session is not recorded");
+            return;
+        }
+    };
+    let vod = org.as_ref().is_some_and(|o| o.vod);
+    let live_processing = org.as_ref().is_some_and(|o| o.live_processing);
+    if app == "rec" && !vod {
+        tracing::info!(stream = %stream.streamname, "rec ingest without the vod package: behaves as live");
+    }
     let recorded = (app == "rec" && vod) || (rec_entry.is_some() && live_processing);
     if !recorded {
         return;

@@ -90,7 +90,8 @@ enum WriteError {
 struct OpenFile {
     recording: Recording,
     path: PathBuf,
-    file: Option<std::fs::File>,
+    /// Shared with the blocking pool for each write (`&File` reads, writes and seeks).
+    file: Arc<std::fs::File>,
     fragmenter: Fragmenter,
     /// The configuration its sample entries were built from.
     config: Arc<CodecConfig>,
@@ -158,7 +159,7 @@ impl OpenFile {
         Ok(Some(OpenFile {
             recording,
             path,
-            file: Some(file),
+            file: Arc::new(file),
             fragmenter: Fragmenter::new(tracks),
             config,
             init_written: false,
@@ -178,19 +179,15 @@ impl OpenFile {
             bytes = init_segment(&specs)?;
         }
         bytes.extend_from_slice(&fragment.bytes);
-        let mut file = self
-            .file
-            .take()
-            .ok_or(WriteError::Join("file in use".into()))?;
+        let file = self.file.clone();
         let path = self.path.display().to_string();
-        let (file, written) = tokio::task::spawn_blocking(move || {
-            let result = file.write_all(&bytes).and_then(|()| file.sync_data());
-            (file, result)
+        blocking(move || {
+            (&*file)
+                .write_all(&bytes)
+                .and_then(|()| file.sync_data())
+                .map_err(|source| WriteError::Io { path, source })
         })
-        .await
-        .map_err(|e| WriteError::Join(e.to_string()))?;
-        self.file = Some(file);
-        written.map_err(|source| WriteError::Io { path, source })?;
+        .await?;
         self.init_written = true;
         Ok(())
     }
@@ -207,11 +204,9 @@ impl OpenFile {
     }
 
     /// Finalises what is on disk (also after a write error) and records the outcome.
-    async fn complete(mut self, ctx: &RecorderContext) -> Result<(), WriteError> {
+    async fn complete(self, ctx: &RecorderContext) -> Result<(), WriteError> {
         let id = self.recording.id;
-        let Some(mut file) = self.file.take() else {
-            return Ok(());
-        };
+        let file = self.file;
         if !self.init_written {
             // Nothing was ever written: no file, no asset.
             let path = self.path.clone();
@@ -226,7 +221,7 @@ impl OpenFile {
                 .await?;
             return Ok(());
         }
-        let done: Finalized = blocking(move || Ok(finalize(&mut file)?)).await?;
+        let done: Finalized = blocking(move || Ok(finalize(&mut &*file)?)).await?;
         ctx.catalog
             .call(move |conn| {
                 catalog::finish_recording(conn, id, done.size_bytes, done.duration_secs)
@@ -261,9 +256,17 @@ impl Recorder {
         let video_key = packet.track == Track::Video && packet.is_key;
         // A file ends on a configuration change or, with `duration`, at the first keyframe
         // after it (audio-only: the first packet after it).
-        let ends_here = self.current.as_ref().is_some_and(|file| {
-            let changed = !Arc::ptr_eq(&file.config, &packet.config)
-                && !same_tracks(&file.config, &packet.config);
+        let ends_here = self.current.as_mut().is_some_and(|file| {
+            let mut changed = false;
+            if !Arc::ptr_eq(&file.config, &packet.config) {
+                // A new generation (metadata, or a repeated sequence header) with the same
+                // codec records keeps the file; remember it so the next packets compare by
+                // pointer again.
+                changed = !same_tracks(&file.config, &packet.config);
+                if !changed {
+                    file.config = packet.config.clone();
+                }
+            }
             let due = self.plan.split_secs.is_some_and(|secs| {
                 file.fragmenter.end_ms() >= secs * 1000 && (video_key || !file.has_video)
             });
@@ -353,29 +356,39 @@ async fn run(ctx: RecorderContext, mut subscription: Subscription, plan: Recordi
     }
 }
 
-/// Finalises the recordings a crash left open; returns how many became playable.
-pub fn recover(
-    conn: &rusqlite::Connection,
-    data_dir: &Path,
-) -> Result<usize, catalog::CatalogError> {
+/// Finalises the recordings a crash left open; returns how many became playable. The files
+/// are finalised on the blocking pool, outside the catalog's lock.
+pub async fn recover(catalog: &Catalog, data_dir: &Path) -> Result<usize, catalog::CatalogError> {
+    let open = catalog.call(|conn| catalog::open_recordings(conn)).await?;
     let mut recovered = 0;
-    for recording in catalog::open_recordings(conn)? {
+    for recording in open {
         let path = data_dir.join(&recording.path);
-        let outcome = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|mut file| finalize(&mut file).map_err(|e| e.to_string()));
+        let outcome = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| e.to_string())?;
+            finalize(&mut &file).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let id = recording.id;
         match outcome {
             Ok(done) => {
-                catalog::finish_recording(conn, recording.id, done.size_bytes, done.duration_secs)?;
+                catalog
+                    .call(move |conn| {
+                        catalog::finish_recording(conn, id, done.size_bytes, done.duration_secs)
+                    })
+                    .await?;
                 tracing::warn!(file = %recording.path, duration_secs = done.duration_secs, cut_bytes = done.truncated_bytes, "recovered a recording left open by an unclean stop");
                 recovered += 1;
             }
             Err(e) => {
-                catalog::fail_recording(conn, recording.id, &e)?;
                 tracing::error!(file = %recording.path, error = %e, "recording left open by an unclean stop has nothing playable");
+                catalog
+                    .call(move |conn| catalog::fail_recording(conn, id, &e))
+                    .await?;
             }
         }
     }

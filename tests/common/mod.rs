@@ -165,3 +165,59 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// A port free at the time of asking, for a server started as a separate process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The built `reelay` binary.
+pub fn reelay_command() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_reelay"))
+}
+
+/// Runs a command that must succeed; its stderr is the failure message.
+pub fn output_ok(command: &mut std::process::Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `ffprobe` streams and format as JSON, or `None` without ffprobe (outside CI).
+pub fn probe(path: &std::path::Path) -> Option<Value> {
+    let ffprobe = tool("ffprobe")?;
+    let args = [
+        "-v",
+        "error",
+        "-show_streams",
+        "-show_format",
+        "-of",
+        "json",
+    ];
+    let out = output_ok(std::process::Command::new(ffprobe).args(args).arg(path));
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// `ffmpeg -v error -i f -f null -` decodes the whole file and must print nothing.
+pub fn decodes_cleanly(path: &std::path::Path) {
+    let Some(ffmpeg) = tool("ffmpeg") else { return };
+    let out = std::process::Command::new(ffmpeg)
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && errors.trim().is_empty(),
+        "ffmpeg reported: {errors}"
+    );
+}
