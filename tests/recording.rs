@@ -281,6 +281,7 @@ async fn duration_10_splits_a_30_second_push_into_three_files_losing_nothing() {
 
     let (mut video_samples, mut audio_samples) = (0, 0);
     let mut video_secs = 0.0;
+    let mut file_secs = Vec::new();
     for asset in &web {
         let file = download(&t, asset["url"].as_str().unwrap(), t.dir.path()).await;
         let (video, audio) = sample_counts(&file);
@@ -299,11 +300,17 @@ async fn duration_10_splits_a_30_second_push_into_three_files_losing_nothing() {
         assert!(reader.read_sample(video_id, 1).unwrap().unwrap().is_sync);
         if let Some(probe) = probe(&file) {
             video_secs += stream_duration(&probe, "video");
+            file_secs.push(stream_duration(&probe, "video"));
         }
         decodes_cleanly(&file);
     }
     assert_eq!((video_samples, audio_samples), media_counts(&tags));
     if tool("ffprobe").is_some() {
+        // Newest first: the older files end at the first keyframe at or after 10 s (the
+        // fixture has one every 2 s).
+        for secs in &file_secs[1..] {
+            assert!((10.0..12.0).contains(secs), "{file_secs:?}");
+        }
         let frame = 1.0 / 30.0;
         assert!(
             (video_secs - pushed_video_secs).abs() <= frame,

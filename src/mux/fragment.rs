@@ -200,13 +200,10 @@ impl Fragmenter {
             .unwrap_or(0)
     }
 
-    /// Total media time (ms) written or ready so far, over the longest track.
-    pub fn end_ms(&self) -> u64 {
-        self.tracks
-            .iter()
-            .map(|t| t.end * 1000 / u64::from(t.spec.timescale.max(1)))
-            .max()
-            .unwrap_or(0)
+    /// How far (ms of source time) `dts_ms` lies after the first packet of this fragmenter;
+    /// 0 before any packet.
+    pub fn since_start_ms(&self, dts_ms: i64) -> i64 {
+        self.origin_ms.map_or(0, |origin| dts_ms - origin)
     }
 
     /// Closes every held sample (end of session or of a file): the video sample lasts until

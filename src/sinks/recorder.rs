@@ -268,7 +268,9 @@ impl Recorder {
                 }
             }
             let due = self.plan.split_secs.is_some_and(|secs| {
-                file.fragmenter.end_ms() >= secs * 1000 && (video_key || !file.has_video)
+                let split_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                file.fragmenter.since_start_ms(packet.dts_ms) >= split_ms
+                    && (video_key || !file.has_video)
             });
             changed || due
         });
