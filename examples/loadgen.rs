@@ -11,6 +11,10 @@
 //!     --key "$(cat reelay-data/admin-api-key)" --pid "$(pidof reelay)" --streams 20 --seconds 30
 //! ```
 //!
+//! `--speed 30` pushes at 30× real time (media time = wall time × speed) and `--report-every 10`
+//! prints the server's resident memory every 10 s with the media time pushed so far: with
+//! `--app rec --streams 1` that shows whether a long recording's memory stays flat.
+//!
 //! A player "keeps up" when it stays connected and receives at least 90 % of the bytes the
 //! publisher sent during the measurement window. Players count bytes without parsing them, so
 //! the load generator itself stays cheap.
@@ -35,6 +39,10 @@ struct Args {
     seconds: u64,
     warmup: u64,
     file: String,
+    /// Pace as a multiple of real time.
+    speed: f64,
+    /// Print the server's RSS this often (seconds), 0 = never.
+    report_every: u64,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -49,6 +57,8 @@ fn parse_args() -> anyhow::Result<Args> {
         seconds: 30,
         warmup: 5,
         file: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/obs-like.flv").into(),
+        speed: 1.0,
+        report_every: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +74,8 @@ fn parse_args() -> anyhow::Result<Args> {
             "--seconds" => args.seconds = value()?.parse()?,
             "--warmup" => args.warmup = value()?.parse()?,
             "--file" => args.file = value()?,
+            "--speed" => args.speed = value()?.parse()?,
+            "--report-every" => args.report_every = value()?.parse()?,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -112,6 +124,7 @@ async fn publish(
     tags: Arc<Vec<FlvTag>>,
     sent: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    speed: f64,
 ) -> anyhow::Result<()> {
     let mut client = RtmpClient::connect(addr, &app).await?;
     client.publish(&name).await?;
@@ -129,7 +142,7 @@ async fn publish(
                 continue;
             }
             let ts = tag.timestamp_ms + lap * span;
-            let due = Duration::from_millis(u64::from(ts));
+            let due = Duration::from_secs_f64(f64::from(ts) / 1000.0 / speed);
             if let Some(wait) = due.checked_sub(start.elapsed()) {
                 tokio::time::sleep(wait).await;
             }
@@ -194,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
             tags.clone(),
             counter.clone(),
             stop.clone(),
+            args.speed,
         )));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -217,7 +231,23 @@ async fn main() -> anyhow::Result<()> {
     let sent_before: Vec<u64> = sent.iter().map(|c| c.load(Ordering::Relaxed)).collect();
     let received_before: Vec<u64> = received.iter().map(|c| c.load(Ordering::Relaxed)).collect();
     let window = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    match (args.pid, args.report_every) {
+        (Some(pid), every) if every > 0 => {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(args.seconds) {
+                tokio::time::sleep(Duration::from_secs(every)).await;
+                let (_, rss_kib) = proc_usage(pid)?;
+                let media_min = (started.elapsed().as_secs_f64() + args.warmup as f64 + 1.0)
+                    * args.speed
+                    / 60.0;
+                println!(
+                    "media ≈ {media_min:.1} min  server RSS {} MiB",
+                    rss_kib / 1024
+                );
+            }
+        }
+        _ => tokio::time::sleep(Duration::from_secs(args.seconds)).await,
+    }
     let elapsed = window.elapsed().as_secs_f64();
     let after = args.pid.map(proc_usage).transpose()?;
     let sent_in_window: Vec<u64> = sent

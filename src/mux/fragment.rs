@@ -3,12 +3,14 @@
 //! Sample durations come from the next sample's timestamp, so each track holds its newest
 //! sample back until the next one arrives (or [`Fragmenter::finish`] closes the run with a
 //! nominal duration). Timing rules, per track, in media units:
-//! - video: duration = next dts − dts; a step backwards or a jump over [`MAX_GAP_MS`] is a
+//! - video: duration = next dts − dts;
+//! - audio (AAC): every frame lasts 1024 samples while that keeps the track within one frame
+//!   of its timestamps (1 ms resolution), so millisecond rounding never accumulates into
+//!   drift; further off (a real gap, or timestamps stepping back), the duration realigns it;
+//! - both: a duration is at least one unit, so a small step back is absorbed by the next few
+//!   samples and the tracks stay in sync; a jump of more than [`MAX_GAP_MS`] either way is a
 //!   timestamp discontinuity, not a pause: the sample gets the last good duration and later
-//!   timestamps are shifted so the track stays continuous;
-//! - audio (AAC): every frame lasts 1024 samples; timestamps (1 ms resolution) only decide
-//!   when a frame is off by more than one frame (a real gap in the audio), so millisecond
-//!   rounding never accumulates into drift.
+//!   timestamps are shifted so the track stays continuous.
 //!
 //! `tfdt` counts from the first packet the fragmenter saw (any track), so a track that starts
 //! later than the other keeps its offset and the two stay in sync without an edit list; the
@@ -77,30 +79,28 @@ impl TrackState {
         let delta = next_source - held_source;
         let max_gap = self.spec.units_from_ms(MAX_GAP_MS);
         let nominal = i64::from(self.spec.nominal_duration());
-        let duration = if delta <= 0 || delta > max_gap {
+        let audio = self.spec.track == Track::Audio;
+        if delta.abs() > max_gap {
             // Discontinuity: keep the track continuous and shift what follows.
-            let kept = if self.spec.track == Track::Audio {
+            let kept = if audio {
                 nominal
             } else {
                 i64::from(self.last_duration)
             };
             self.shift += kept - delta;
-            kept
-        } else if self.spec.track == Track::Audio {
-            // Position error of the audio clock against the source timestamps.
-            let held_dts = i64::try_from(held_dts).unwrap_or(i64::MAX);
-            let source_dts = held_source + delta;
-            let error = source_dts - (held_dts + nominal);
-            if error.abs() <= nominal {
-                nominal
-            } else {
-                (source_dts - held_dts).max(1)
-            }
+            return u32::try_from(kept.max(1)).unwrap_or(u32::MAX);
+        }
+        // The duration that puts the next sample at its source time; never below one unit,
+        // so small steps back (overlapping timestamps) are absorbed over the next samples
+        // instead of moving the whole track out of sync.
+        let aligned = next_source - i64::try_from(held_dts).unwrap_or(i64::MAX);
+        let duration = if audio && (aligned - nominal).abs() <= nominal {
+            nominal
         } else {
-            delta
+            aligned
         };
         let duration = u32::try_from(duration.max(1)).unwrap_or(u32::MAX);
-        if delta > 0 && delta <= max_gap {
+        if delta > 0 {
             self.last_duration = duration;
         }
         duration

@@ -238,3 +238,34 @@ fn fuzz_found_inputs_finalise_without_panicking() {
     }
     assert!(seen > 0);
 }
+
+#[test]
+fn overlapping_timestamps_do_not_pull_audio_out_of_sync() {
+    // The fixture looped with a period shorter than its audio (as a careless encoder or a
+    // looping source does), pushed lap after lap: each lap's audio overlaps the next by ~16 ms.
+    let packets = fixture_packets();
+    let period_ms = 6000;
+    let laps = 50;
+    let mut looped = Vec::new();
+    for lap in 0..laps {
+        for packet in &packets {
+            let mut packet = packet.clone();
+            packet.dts_ms += lap * period_ms;
+            looped.push(packet);
+        }
+    }
+    let mut file = record(&looped);
+    finalize(&mut file).unwrap();
+    let reader = read_back(file.get_ref());
+    let mut ends = Vec::new();
+    for track in reader.tracks().values() {
+        ends.push(track.duration().as_secs_f64());
+    }
+    let expected = (laps * period_ms) as f64 / 1000.0;
+    for end in &ends {
+        assert!(
+            (end - expected).abs() < 0.1,
+            "track ends {ends:?}, source {expected}"
+        );
+    }
+}
