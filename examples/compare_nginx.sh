@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Measures reelay and nginx-rtmp in the same run on this machine with examples/loadgen.rs:
-# CPU and memory per publishing stream, and RTMP players of one 2.5 Mbit/s stream.
+# CPU and memory per publishing stream, the same with recording on (reelay `/rec`: crash-safe
+# MP4, one synced fragment a second; nginx-rtmp `record all`: FLV, no sync), and RTMP players
+# of one 2.5 Mbit/s stream. Pass `-` as the player counts to skip the player rounds.
 # Needs Debian's nginx + libnginx-mod-rtmp and ffmpeg (to make the 2.5 Mbit/s source).
 #
 #   bash examples/compare_nginx.sh [streams] [seconds] [player counts...]
@@ -25,7 +27,10 @@ ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x
   -preset veryfast -pix_fmt yuv420p -x264-params "keyint=60:min-keyint=60:scenecut=0:bframes=2" \
   -b:v 2400k -maxrate 2400k -bufsize 2400k -c:a aac -b:a 128k -f flv "$SRC"
 
-mkdir -p "$WORK/nginx/logs"
+mkdir -p "$WORK/nginx/logs" "$WORK/nginx/rec"
+# nginx's workers run unprivileged: they must reach the recording folder.
+chmod 755 "$WORK" "$WORK/nginx"
+chmod 777 "$WORK/nginx/rec"
 cat > "$WORK/nginx/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
 worker_processes 1;
@@ -34,7 +39,8 @@ pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/logs/error.log warn;
 events { worker_connections 16384; }
 rtmp { server { listen 127.0.0.1:19361; chunk_size 4096;
-    application live { live on; record off; } } }
+    application live { live on; record off; }
+    application rec { live on; record all; record_path $WORK/nginx/rec; record_unique on; } } }
 CONF
 
 start_reelay() { # $1 = worker threads ("" for default)
@@ -63,6 +69,20 @@ echo "-- nginx-rtmp (1 worker)"
 $LOADGEN --rtmp 127.0.0.1:19361 --pid "$NGINX" --streams "$STREAMS" --seconds "$SECONDS_"
 stop_nginx
 
+echo "== $STREAMS publishing streams, recording on, ${SECONDS_} s =="
+start_reelay 1
+echo "-- reelay (1 worker, /rec)"
+$LOADGEN --rtmp 127.0.0.1:19360 --app rec --api http://127.0.0.1:18090 --key "$KEY" \
+  --pid "$REELAY" --streams "$STREAMS" --seconds "$SECONDS_"
+stop_reelay
+echo "   recorded: $(find "$WORK/data/vod" -name '*.mp4' | wc -l) MP4 files, $(du -sh "$WORK/data/vod" | cut -f1)"
+start_nginx
+echo "-- nginx-rtmp (1 worker, record all)"
+$LOADGEN --rtmp 127.0.0.1:19361 --app rec --pid "$NGINX" --streams "$STREAMS" --seconds "$SECONDS_"
+stop_nginx
+echo "   recorded: $(find "$WORK/nginx/rec" -name '*.flv' | wc -l) FLV files, $(du -sh "$WORK/nginx/rec" | cut -f1)"
+
+[ "${PLAYER_COUNTS[0]}" = "-" ] && exit 0
 for PLAYERS in "${PLAYER_COUNTS[@]}"; do
   echo "== 1 stream of 2.5 Mbit/s, $PLAYERS players, ${SECONDS_} s =="
   start_reelay 1
