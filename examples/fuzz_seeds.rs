@@ -106,6 +106,19 @@ fn main() -> anyhow::Result<()> {
     if let Some(video) = tags.iter().find(|t| t.tag_type == 9 && t.body[1] == 0) {
         write("avc_config", "x264-high", &video.body[5..])?;
     }
+    for (name, selector) in [("hevc-aac.mp4", 0u8), ("av1-aac.mp4", 1)] {
+        let mut file = std::io::Cursor::new(std::fs::read(root.join("tests/fixtures").join(name))?);
+        while let Ok(atom) = <mp4_atom::Any as mp4_atom::ReadFrom>::read_from(&mut file) {
+            if let mp4_atom::Any::Moov(moov) = atom {
+                if let Some((_, record)) = reelay::mux::video_record(&moov) {
+                    let mut seed = vec![selector];
+                    seed.extend_from_slice(&record);
+                    write("video_config", name, &seed)?;
+                }
+                break;
+            }
+        }
+    }
     if let Some(audio) = tags.iter().find(|t| t.tag_type == 8 && t.body[1] == 0) {
         write("aac_config", "lc-48k-stereo", &audio.body[2..])?;
     }

@@ -366,3 +366,70 @@ async fn a_publisher_reconnecting_within_the_grace_continues_one_file() {
     }
     decodes_cleanly(&file);
 }
+
+/// Enhanced RTMP (HEVC with B-frames, AV1) + AAC pushed to `/rec` is recorded with `hvc1` /
+/// `av01` sample entries: ffprobe sees the codec at the right size, ffmpeg decodes every
+/// frame silently, and every pushed sample is in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enhanced_rtmp_hevc_and_av1_are_recorded() {
+    let t = start().await;
+    for (fixture, codec) in [("hevc-aac.mp4", "hevc"), ("av1-aac.mp4", "av1")] {
+        let stream = t.create_stream().await;
+        let id = stream["id"].as_str().unwrap().to_string();
+        let tags = enhanced_rtmp_tags(fixture);
+        let mut publisher = RtmpClient::connect(t.rtmp(), "rec").await.unwrap();
+        publisher.publish(&streamname(&stream)).await.unwrap();
+        send_tags(&mut publisher, &tags, 0.0).await;
+        publisher.stop_publishing().await.unwrap();
+        let web = wait_recordings(&t, &id, 1).await;
+        let file = download(&t, web[0]["url"].as_str().unwrap(), t.dir.path()).await;
+        assert_eq!(sample_counts(&file), (120, 189), "{fixture}");
+        let Some(probe) = probe(&file) else { continue };
+        let video = probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["codec_type"] == "video")
+            .unwrap();
+        assert_eq!(video["codec_name"], codec, "{probe}");
+        assert_eq!(
+            (video["width"].as_u64(), video["height"].as_u64()),
+            (Some(426), Some(240))
+        );
+        let duration = stream_duration(&probe, "video");
+        assert!((duration - 4.0).abs() <= 0.05, "{fixture}: {duration}");
+        decodes_cleanly(&file);
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
+        assert_eq!(
+            decoded_picture_hashes(&file),
+            decoded_picture_hashes(&source),
+            "{fixture}: the recording decodes to other pictures than the source"
+        );
+    }
+}
+
+/// MD5 of every decoded video picture, in order (`ffmpeg -f framemd5`).
+fn decoded_picture_hashes(path: &Path) -> Vec<String> {
+    let Some(ffmpeg) = tool("ffmpeg") else {
+        return Vec::new();
+    };
+    let out = output_ok(
+        std::process::Command::new(ffmpeg)
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(path)
+            .args(["-map", "0:v", "-f", "framemd5", "-"]),
+    );
+    let hashes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect();
+    assert!(
+        !hashes.is_empty(),
+        "no pictures decoded from {}",
+        path.display()
+    );
+    hashes
+}

@@ -12,8 +12,8 @@ pub mod file;
 
 use crate::amf0;
 use crate::media::{
-    aac::AudioSpecificConfig, avc::AvcConfig, AudioCodec, AudioConfig, CodecConfig, Packet, Track,
-    VideoCodec, VideoConfig,
+    aac::AudioSpecificConfig, AudioCodec, AudioConfig, CodecConfig, Packet, Track, VideoCodec,
+    VideoConfig, VideoParams,
 };
 use bytes::Bytes;
 use std::sync::Arc;
@@ -315,29 +315,29 @@ impl Demuxer {
                         return Ok(Demuxed::Nothing);
                     }
                 }
-                let mut warning = None;
-                let avc = match tag.codec {
-                    VideoCodec::Avc => match AvcConfig::parse(&record) {
-                        Ok(parsed) => Some(parsed),
-                        Err(e) => {
-                            warning = Some(format!("H.264 sequence header unusable: {e}"));
-                            None
-                        }
-                    },
-                    other => {
-                        warning = Some(format!(
+                let (params, warning) = match VideoParams::parse(tag.codec, &record) {
+                    Some(Ok(params)) => (Some(params), None),
+                    Some(Err(e)) => (
+                        None,
+                        Some(format!(
+                            "{} sequence header unusable: {e}",
+                            tag.codec.name()
+                        )),
+                    ),
+                    None => (
+                        None,
+                        Some(format!(
                             "video codec {} is relayed but not processed",
-                            other.name()
-                        ));
-                        None
-                    }
+                            tag.codec.name()
+                        )),
+                    ),
                 };
                 self.bump(|c| {
                     c.video = Some(VideoConfig {
                         codec: tag.codec,
                         flv_body: body.clone(),
                         record,
-                        avc,
+                        params,
                     })
                 });
                 Ok(Demuxed::ConfigChanged { warning })

@@ -4,6 +4,7 @@
 //! Every length and count comes from the network, so each read is bounds-checked and the SPS
 //! reader stops at the picture size; it never allocates more than the input.
 
+use super::bits::{strip_emulation_prevention, BitReader, BitsError};
 use thiserror::Error;
 
 /// Why a decoder configuration record was refused.
@@ -94,64 +95,13 @@ impl AvcConfig {
     }
 }
 
-/// Exp-Golomb reader over an RBSP (emulation prevention bytes already removed).
-struct RbspReader {
-    data: Vec<u8>,
-    bit_pos: usize,
-}
-
-impl RbspReader {
-    fn bit(&mut self) -> Result<u32, AvcError> {
-        let byte = *self
-            .data
-            .get(self.bit_pos / 8)
-            .ok_or(AvcError::BadSps("truncated"))?;
-        self.bit_pos += 1;
-        Ok(u32::from((byte >> (7 - ((self.bit_pos - 1) % 8))) & 1))
-    }
-
-    fn bits(&mut self, count: u32) -> Result<u32, AvcError> {
-        let mut value = 0;
-        for _ in 0..count {
-            value = (value << 1) | self.bit()?;
-        }
-        Ok(value)
-    }
-
-    fn ue(&mut self) -> Result<u32, AvcError> {
-        let mut zeros = 0;
-        while self.bit()? == 0 {
-            zeros += 1;
-            if zeros > 31 {
-                return Err(AvcError::BadSps("exp-golomb code too long"));
-            }
-        }
-        let rest = self.bits(zeros)?;
-        Ok(((1u64 << zeros) - 1 + u64::from(rest)).min(u64::from(u32::MAX)) as u32)
-    }
-
-    fn se(&mut self) -> Result<i64, AvcError> {
-        let code = self.ue()?;
-        let magnitude = i64::from(code.div_ceil(2));
-        Ok(if code % 2 == 1 { magnitude } else { -magnitude })
+impl From<BitsError> for AvcError {
+    fn from(e: BitsError) -> Self {
+        AvcError::BadSps(e.as_str())
     }
 }
 
-fn strip_emulation_prevention(nal: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &byte in nal {
-        if zeros >= 2 && byte == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if byte == 0 { zeros + 1 } else { 0 };
-        out.push(byte);
-    }
-    out
-}
-
-fn skip_scaling_list(reader: &mut RbspReader, size: u32) -> Result<(), AvcError> {
+fn skip_scaling_list(reader: &mut BitReader, size: u32) -> Result<(), AvcError> {
     let mut last = 8i64;
     let mut next = 8i64;
     for _ in 0..size {
@@ -174,10 +124,8 @@ pub fn sps_picture_size(sps_nal: &[u8]) -> Result<(u32, u32), AvcError> {
     if sps_nal.first().map(|b| b & 0x1f) != Some(7) {
         return Err(AvcError::BadSps("not an SPS NAL unit"));
     }
-    let mut r = RbspReader {
-        data: strip_emulation_prevention(&sps_nal[1..]),
-        bit_pos: 0,
-    };
+    let rbsp = strip_emulation_prevention(&sps_nal[1..]);
+    let mut r = BitReader::new(&rbsp);
     let profile_idc = r.bits(8)?;
     r.bits(16)?; // constraint flags, level_idc
     r.ue()?; // seq_parameter_set_id

@@ -7,7 +7,10 @@
 //! Not here: FLV parsing (`flv`), the per-stream ring (`hub`), muxing (`mux`).
 
 pub mod aac;
+pub mod av1;
 pub mod avc;
+pub mod bits;
+pub mod hevc;
 
 use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
@@ -72,8 +75,62 @@ pub struct VideoConfig {
     pub flv_body: Bytes,
     /// Codec configuration record (`avcC`, `hvcC`, `av1C`), a slice of `flv_body`.
     pub record: Bytes,
-    /// Present for AVC when the record and its SPS parsed.
-    pub avc: Option<avc::AvcConfig>,
+    /// The parsed record, present when the codec is one we mux and its record parsed.
+    pub params: Option<VideoParams>,
+}
+
+impl VideoConfig {
+    /// The H.264 parameters, for the parts that decode pictures (only AVC is decoded).
+    pub fn avc(&self) -> Option<&avc::AvcConfig> {
+        match &self.params {
+            Some(VideoParams::Avc(config)) => Some(config),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed video codec configuration record: what a muxer needs to write a sample entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoParams {
+    Avc(avc::AvcConfig),
+    Hevc(hevc::HevcConfig),
+    Av1(av1::Av1Config),
+}
+
+impl VideoParams {
+    /// Parses `record` for the codecs we mux; `None` for codecs we only relay.
+    pub fn parse(codec: VideoCodec, record: &[u8]) -> Option<Result<Self, String>> {
+        Some(match codec {
+            VideoCodec::Avc => avc::AvcConfig::parse(record)
+                .map(VideoParams::Avc)
+                .map_err(|e| e.to_string()),
+            VideoCodec::Hevc => hevc::HevcConfig::parse(record)
+                .map(VideoParams::Hevc)
+                .map_err(|e| e.to_string()),
+            VideoCodec::Av1 => av1::Av1Config::parse(record)
+                .map(VideoParams::Av1)
+                .map_err(|e| e.to_string()),
+            VideoCodec::Vp9 | VideoCodec::Other(_) => return None,
+        })
+    }
+
+    /// The displayed picture size in pixels.
+    pub fn picture_size(&self) -> (u32, u32) {
+        match self {
+            VideoParams::Avc(c) => (c.width, c.height),
+            VideoParams::Hevc(c) => (c.width, c.height),
+            VideoParams::Av1(c) => (c.width, c.height),
+        }
+    }
+
+    /// RFC 6381 codec string for playlists and status.
+    pub fn codec_string(&self) -> String {
+        match self {
+            VideoParams::Avc(c) => c.codec_string(),
+            VideoParams::Hevc(c) => c.codec_string(),
+            VideoParams::Av1(c) => c.codec_string(),
+        }
+    }
 }
 
 /// The audio sequence header in force.
@@ -134,5 +191,19 @@ impl Packet {
     /// Presentation timestamp in milliseconds.
     pub fn pts_ms(&self) -> i64 {
         self.dts_ms + i64::from(self.cts_ms)
+    }
+}
+
+/// The video codec record of an MP4 fixture, for tests of the record parsers.
+#[cfg(test)]
+pub(crate) fn fixture_video_record(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let data = std::fs::read(path).unwrap();
+    let mut cursor = std::io::Cursor::new(data);
+    loop {
+        match <mp4_atom::Any as mp4_atom::ReadFrom>::read_from(&mut cursor).unwrap() {
+            mp4_atom::Any::Moov(moov) => return crate::mux::video_record(&moov).unwrap().1,
+            _ => continue,
+        }
     }
 }

@@ -19,4 +19,4 @@ mod tests;
 pub mod track;
 
 pub use fragment::{Fragment, Fragmenter};
-pub use track::{init_segment, tracks_for, TrackSpec};
+pub use track::{init_segment, tracks_for, video_record, TrackSpec};

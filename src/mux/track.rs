@@ -1,15 +1,20 @@
 //! Which tracks a recording or segment has, and their `moov` (sample entries, timescales).
 //!
-//! ISO/IEC 14496-12 (`trak`, `mvex`) and 14496-15 (`avc1`/`avcC`); AAC as `mp4a` + `esds`
-//! (14496-14). A track exists only when its codec configuration can be written into a sample
-//! entry: H.264 with a parsed `avcC`, AAC with a parsed AudioSpecificConfig. Other codecs are
+//! ISO/IEC 14496-12 (`trak`, `mvex`), 14496-15 (`avc1`/`avcC`, `hvc1`/`hvcC`), AV1-ISOBMFF
+//! (`av01`/`av1C`); AAC as `mp4a` + `esds` (14496-14). A track exists only when its codec
+//! configuration can be written into a sample entry: H.264, HEVC or AV1 with a parsed record,
+//! AAC with a parsed AudioSpecificConfig. Other codecs (VP9, MP3, Opus over Enhanced RTMP) are
 //! relayed live but not muxed (the caller logs that once).
+//!
+//! HEVC is written as `hvc1` (parameter sets only in the sample entry), the form Safari and
+//! Chrome require; Enhanced RTMP encoders (OBS, ffmpeg 6+) send them there.
 
-use crate::media::{AudioCodec, CodecConfig, Track, VideoCodec};
+use crate::media::{AudioCodec, CodecConfig, Track, VideoParams};
 use bytes::Bytes;
 use mp4_atom::{
-    Atom, Audio, Avc1, Avcc, Codec, Dinf, Dref, Esds, FourCC, Ftyp, Hdlr, Mdhd, Mdia, Minf, Moov,
-    Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsd, Tkhd, Trak, Trex, Url, Visual, Vmhd,
+    Atom, Audio, Av01, Av1c, Avc1, Avcc, Codec, Dinf, Dref, Esds, FourCC, Ftyp, Hdlr, Hvc1, Hvcc,
+    Mdhd, Mdia, Minf, Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsd, Tkhd, Trak, Trex, Url,
+    Visual, Vmhd,
 };
 
 /// Video media timescale: 90 kHz, the usual choice, exact for every common frame rate.
@@ -19,10 +24,20 @@ pub const MOVIE_TIMESCALE: u32 = 1_000;
 /// Samples per AAC frame (AAC-LC and the core of HE-AAC).
 pub const AAC_FRAME_SAMPLES: u32 = 1_024;
 
+/// The sample entry a track is written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleEntry {
+    Avc1,
+    Hvc1,
+    Av01,
+    Mp4a,
+}
+
 /// One muxable track.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackSpec {
     pub track: Track,
+    pub entry: SampleEntry,
     /// 1-based `track_id`, in the order video, audio.
     pub id: u32,
     pub timescale: u32,
@@ -54,24 +69,33 @@ pub fn tracks_for(config: &CodecConfig) -> (Vec<TrackSpec>, Vec<&'static str>) {
     let mut tracks = Vec::new();
     let mut skipped = Vec::new();
     if let Some(video) = &config.video {
-        match (&video.codec, &video.avc) {
-            (VideoCodec::Avc, Some(avc)) => tracks.push(TrackSpec {
-                track: Track::Video,
-                id: 0,
-                timescale: VIDEO_TIMESCALE,
-                record: video.record.clone(),
-                width: avc.width,
-                height: avc.height,
-                sample_rate_hz: 0,
-                channels: 0,
-            }),
-            (codec, _) => skipped.push(codec.name()),
+        match &video.params {
+            Some(params) => {
+                let (width, height) = params.picture_size();
+                tracks.push(TrackSpec {
+                    track: Track::Video,
+                    entry: match params {
+                        VideoParams::Avc(_) => SampleEntry::Avc1,
+                        VideoParams::Hevc(_) => SampleEntry::Hvc1,
+                        VideoParams::Av1(_) => SampleEntry::Av01,
+                    },
+                    id: 0,
+                    timescale: VIDEO_TIMESCALE,
+                    record: video.record.clone(),
+                    width,
+                    height,
+                    sample_rate_hz: 0,
+                    channels: 0,
+                })
+            }
+            None => skipped.push(video.codec.name()),
         }
     }
     if let Some(audio) = &config.audio {
         match (&audio.codec, &audio.aac) {
             (AudioCodec::Aac, Some(asc)) if asc.sample_rate_hz > 0 => tracks.push(TrackSpec {
                 track: Track::Audio,
+                entry: SampleEntry::Mp4a,
                 id: 0,
                 timescale: asc.sample_rate_hz,
                 record: audio.record.clone(),
@@ -104,21 +128,23 @@ pub fn ftyp() -> Ftyp {
     }
 }
 
-fn avcc(spec: &TrackSpec) -> Result<Avcc, mp4_atom::Error> {
+/// Decodes the track's codec record as the configuration box `T` of its sample entry.
+fn record_box<T: Atom>(spec: &TrackSpec) -> Result<T, mp4_atom::Error> {
     let mut record: &[u8] = &spec.record;
-    Avcc::decode_body(&mut record)
+    T::decode_body(&mut record)
 }
 
 fn sample_entry(spec: &TrackSpec) -> Result<Codec, mp4_atom::Error> {
-    Ok(match spec.track {
-        Track::Video => Avc1 {
-            visual: Visual {
-                data_reference_index: 1,
-                width: u16::try_from(spec.width).unwrap_or(u16::MAX),
-                height: u16::try_from(spec.height).unwrap_or(u16::MAX),
-                ..Visual::default()
-            },
-            avcc: avcc(spec)?,
+    let visual = Visual {
+        data_reference_index: 1,
+        width: u16::try_from(spec.width).unwrap_or(u16::MAX),
+        height: u16::try_from(spec.height).unwrap_or(u16::MAX),
+        ..Visual::default()
+    };
+    Ok(match spec.entry {
+        SampleEntry::Avc1 => Avc1 {
+            visual,
+            avcc: record_box::<Avcc>(spec)?,
             btrt: None,
             colr: None,
             pasp: None,
@@ -127,7 +153,19 @@ fn sample_entry(spec: &TrackSpec) -> Result<Codec, mp4_atom::Error> {
             spatial: None,
         }
         .into(),
-        Track::Audio => Mp4a {
+        SampleEntry::Hvc1 => Hvc1 {
+            visual,
+            hvcc: record_box::<Hvcc>(spec)?,
+            ..Hvc1::default()
+        }
+        .into(),
+        SampleEntry::Av01 => Av01 {
+            visual,
+            av1c: record_box::<Av1c>(spec)?,
+            ..Av01::default()
+        }
+        .into(),
+        SampleEntry::Mp4a => Mp4a {
             audio: Audio {
                 data_reference_index: 1,
                 channel_count: u16::from(spec.channels.max(1)),
@@ -246,4 +284,25 @@ pub fn init_segment(tracks: &[TrackSpec]) -> Result<Vec<u8>, mp4_atom::Error> {
     ftyp().encode(&mut out)?;
     init_moov(tracks)?.encode(&mut out)?;
     Ok(out)
+}
+
+/// The video codec and configuration record of a `moov`'s first video sample entry: the
+/// inverse of [`empty_trak`]'s sample entries, for reading our own recordings back (clips)
+/// and for pushing MP4 fixtures as Enhanced RTMP in tests.
+pub fn video_record(moov: &Moov) -> Option<(crate::media::VideoCodec, Vec<u8>)> {
+    use crate::media::VideoCodec;
+    let entry = moov
+        .trak
+        .iter()
+        .flat_map(|trak| trak.mdia.minf.stbl.stsd.codecs.first())
+        .find(|entry| matches!(entry, Codec::Avc1(_) | Codec::Hvc1(_) | Codec::Av01(_)))?;
+    let mut record = Vec::new();
+    let codec = match entry {
+        Codec::Avc1(e) => e.avcc.encode_body(&mut record).map(|_| VideoCodec::Avc),
+        Codec::Hvc1(e) => e.hvcc.encode_body(&mut record).map(|_| VideoCodec::Hevc),
+        Codec::Av01(e) => e.av1c.encode_body(&mut record).map(|_| VideoCodec::Av1),
+        _ => return None,
+    }
+    .ok()?;
+    Some((codec, record))
 }
