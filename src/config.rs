@@ -114,6 +114,8 @@ pub struct RecordingSettings {
     pub reconnect_grace_secs: u64,
     /// Media per fragment: at most this much is lost when the server is killed.
     pub fragment_ms: u64,
+    /// Disk space kept back (MiB) so recordings can be finalised when the disk fills up.
+    pub disk_reserve_mb: u64,
 }
 
 impl Default for RecordingSettings {
@@ -121,6 +123,7 @@ impl Default for RecordingSettings {
         RecordingSettings {
             reconnect_grace_secs: 10,
             fragment_ms: 1000,
+            disk_reserve_mb: 64,
         }
     }
 }
@@ -276,6 +279,9 @@ impl Config {
         }
         if !(100..=1000).contains(&self.recording.fragment_ms) {
             return Err(invalid("recording.fragment_ms", "must be 100..=1000"));
+        }
+        if self.recording.disk_reserve_mb > 16_384 {
+            return Err(invalid("recording.disk_reserve_mb", "must be 0..=16384"));
         }
         if self.recording.reconnect_grace_secs > 300 {
             return Err(invalid("recording.reconnect_grace_secs", "must be 0..=300"));

@@ -6,8 +6,11 @@ use crate::catalog::{self, Catalog, CatalogError};
 use crate::config::{Config, PublicUrls};
 use crate::http::{self, AppState};
 use crate::hub::{Hubs, RingLimits};
+use crate::metrics::Metrics;
 use crate::rtmp::{self, RtmpContext};
-use crate::sinks::recorder::{self, RecorderContext, RecorderStats};
+use crate::sinks::recorder::{self, RecorderContext};
+use crate::sinks::reserve::DiskReserve;
+use crate::status::StatusBoard;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -131,7 +134,18 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     });
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let recorder_stats = Arc::new(RecorderStats::default());
+    let metrics = Metrics::new();
+    let status = StatusBoard::default();
+    let reserve = Arc::new(DiskReserve::new(
+        &data_dir,
+        config.recording.disk_reserve_mb.saturating_mul(1 << 20),
+    ));
+    let startup_reserve = reserve.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = startup_reserve.ensure() {
+            tracing::warn!(error = %e, bytes = startup_reserve.bytes(), "cannot make the disk reserve; a recording on a full disk may stay fragmented until the next start");
+        }
+    });
 
     let ctx = Arc::new(RtmpContext {
         catalog: catalog.clone(),
@@ -145,7 +159,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             data_dir: data_dir.clone(),
             region: config.server.region.clone(),
             fragment_ms: config.recording.fragment_ms,
-            stats: recorder_stats.clone(),
+            metrics: metrics.recording.clone(),
+            status: status.clone(),
+            reserve,
         },
         lingering: Default::default(),
         tasks: tasks.clone(),
@@ -158,6 +174,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         urls: Arc::new(urls.clone()),
         region: config.server.region.clone(),
         data_dir: data_dir.clone(),
+        metrics,
+        status,
     };
     let app = http::router(state, config.server.max_body_bytes);
     let http_shutdown = shutdown.clone();

@@ -4,12 +4,13 @@
 
 mod common;
 
-use common::{decodes_cleanly, fixture_tags, free_port, reelay_command, send_tags};
+use common::{
+    call, decodes_cleanly, fixture_tags, free_port, reelay_command, send_tags, wait_healthy,
+};
 use reelay::client::RtmpClient;
-use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn spawn_server(data: &Path, http: u16, rtmp: u16) -> Child {
     reelay_command()
@@ -21,38 +22,6 @@ fn spawn_server(data: &Path, http: u16, rtmp: u16) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    key: &str,
-) -> (u16, Value) {
-    let response = http
-        .request(method, url)
-        .header("X-BINTU-APIKEY", key)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_healthy(http: &reqwest::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ok = http
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ok {
-            return;
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

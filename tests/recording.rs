@@ -433,3 +433,167 @@ fn decoded_picture_hashes(path: &Path) -> Vec<String> {
     );
     hashes
 }
+
+/// Whether this machine lets us mount a small tmpfs in a private mount namespace
+/// (`unshare --user --map-root-user --mount`): the way to fill a disk without touching the
+/// machine's own disks.
+fn can_mount_small_disk(dir: &Path) -> bool {
+    let Some(unshare) = tool("unshare") else {
+        return false;
+    };
+    std::process::Command::new(unshare)
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=1m tmpfs \"$0\"")
+        .arg(dir)
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// A recording on a disk that fills up: the recorder gets "no space left", gives up the disk
+/// reserve, finalises what it wrote into a regular MP4 and lists it; the stream's `rec`
+/// status and `/metrics` report the error; the live stream goes on for its viewers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_recording_cleanly_and_live_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    if !can_mount_small_disk(&data) {
+        eprintln!("skipping: cannot mount a tmpfs in a user+mount namespace here (unshare)");
+        return;
+    }
+    // A 3 MiB disk: catalog and 1 MiB reserve leave room for about 20 s of the fixture.
+    let (http_port, rtmp_port) = (free_port(), free_port());
+    let script = "mount -t tmpfs -o size=3m tmpfs \"$0\" && exec \"$1\" serve --data-dir \"$0\" \
+                  --http-addr \"127.0.0.1:$2\" --rtmp-addr \"127.0.0.1:$3\"";
+    let mut server = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
+        .arg(&data)
+        .arg(env!("CARGO_BIN_EXE_reelay"))
+        .args([http_port.to_string(), rtmp_port.to_string()])
+        .env("REELAY_RECORDING_DISK_RESERVE_MB", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // The admin key file is on the private tmpfs; the first-start banner prints it.
+    let stdout = server.stdout.take().unwrap();
+    let key = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.split("): ").nth(1).map(str::to_string))
+    })
+    .join()
+    .unwrap()
+    .expect("first-start banner with the admin key");
+    let http = reqwest::Client::new();
+    wait_healthy(&http, http_port).await;
+    let base = format!("http://127.0.0.1:{http_port}");
+    let (status, stream) = call(&http, reqwest::Method::POST, format!("{base}/stream"), &key).await;
+    assert_eq!(status, 201);
+    let id = stream["id"].as_str().unwrap().to_string();
+    let name = streamname(&stream);
+    let rtmp = format!("127.0.0.1:{rtmp_port}").parse().unwrap();
+
+    let (tags, _) = looped_fixture(8); // 48 s of media, about 3.6 MB
+    let mut publisher = RtmpClient::connect(rtmp, "rec").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    let mut player = RtmpClient::connect(rtmp, "live").await.unwrap();
+    player.play(&name).await.unwrap();
+    let last_ts = tags.last().unwrap().timestamp_ms;
+    let watcher = tokio::spawn(async move {
+        let mut newest = 0;
+        while let Ok(Some(media)) =
+            tokio::time::timeout(Duration::from_secs(5), player.next_media())
+                .await
+                .unwrap_or(Ok(None))
+        {
+            newest = newest.max(media.timestamp_ms);
+            if newest >= last_ts {
+                break;
+            }
+        }
+        newest
+    });
+    send_tags(&mut publisher, &tags, 4.0).await;
+    let newest_seen = watcher.await.unwrap();
+    publisher.stop_publishing().await.unwrap();
+
+    // Live delivery went on past the point where the disk filled.
+    assert!(
+        newest_seen + 2500 >= last_ts,
+        "player saw up to {newest_seen} of {last_ts} ms"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (_, body) = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/stream/{id}"),
+            &key,
+        )
+        .await;
+        if body["state"] == "ended" && !body["playout"]["web"].as_array().unwrap().is_empty() {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let log = || std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    let rec = &body["playout"]["rtmp"][0]["status"]["rec"];
+    assert_eq!(rec["state"], "error", "{body}\n{}", log());
+    let message = rec["last_error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("disk full"), "{message}");
+    assert_eq!(rec["errors"], 1);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("reelay_recording_write_errors_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reelay_recording_reserve_released_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reelay_recording_files_finished_total 1\n"),
+        "{metrics}"
+    );
+    assert!(log().contains("disk full"), "{}", log());
+
+    // What was written before the disk filled is a regular, playable MP4.
+    let web = &body["playout"]["web"][0];
+    let duration = web["duration"].as_f64().unwrap();
+    assert!((5.0..40.0).contains(&duration), "{web}");
+    let bytes = http
+        .get(web["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(web["size"].as_u64(), Some(bytes.len() as u64));
+    let boxes = top_level_boxes(&bytes);
+    assert!(!boxes.iter().any(|b| b == "moof"), "{boxes:?}");
+    let file = dir.path().join("full-disk.mp4");
+    std::fs::write(&file, &bytes).unwrap();
+    let (video, audio) = sample_counts(&file);
+    assert!(video > 100 && audio > 100, "{video} {audio}");
+    eprintln!("disk full after {duration} s of media ({video} video, {audio} audio samples); player saw up to {newest_seen} ms");
+    if let Some(probe) = probe(&file) {
+        let probed = stream_duration(&probe, "video");
+        assert!((probed - duration).abs() < 0.2, "{probed} vs {duration}");
+    }
+    decodes_cleanly(&file);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -30,6 +30,9 @@ pub struct AppState {
     pub region: String,
     /// Served files live under it (`vod/...`).
     pub data_dir: std::path::PathBuf,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// What each stream's processing is doing, shown with the stream.
+    pub status: crate::status::StatusBoard,
 }
 
 /// An API error with its HTTP status.
@@ -95,6 +98,18 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// `GET /metrics`: Prometheus scrape target (OpenMetrics text).
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
 async fn no_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
@@ -103,6 +118,7 @@ async fn no_route() -> ApiError {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/stream", post(streams::create))
         .route("/stream/{id}", get(streams::get_one))
         .route("/stream/{id}/sessions", get(streams::sessions))

@@ -104,6 +104,7 @@ pub fn stream_json(state: &AppState, stream: &Stream, web: Vec<Value>) -> Value 
                 "index": stream.index,
                 "tags": stream.tags,
                 "processing": stream.processing,
+                "status": state.status.of(stream.id),
             }],
             "hls": [],
             "web": web,

@@ -1,7 +1,9 @@
 //! Sinks: readers of a stream hub that turn packets into outputs.
 //!
 //! - [`recorder`]: lossless, crash-safe fragmented MP4 finalised into regular MP4 files.
+//! - [`reserve`]: disk space kept back so recordings can be finished on a full disk.
 //!
 //! Not here: muxing itself (`mux`), RTMP play (`rtmp::play`).
 
 pub mod recorder;
+pub mod reserve;

@@ -10,34 +10,30 @@
 //! when the codec configuration changes (a new file gets the new sample entries), or when the
 //! hub reports a gap (the recorder fell behind its backlog cap: the loss is logged and counted
 //! and the next file starts at the next keyframe). A write error stops the recording with a
-//! log line and a count; what was written stays playable (recovery finalises it at the next
-//! start if finalising fails now).
+//! log line, a metric and the stream's `rec` status; what was written stays playable. On a
+//! full disk the [`DiskReserve`] is given up so the file can still be finalised; if finalising
+//! fails anyway, recovery finalises it at the next start.
 //!
 //! File I/O runs on the blocking pool, never on an async worker; ingest never waits for it.
 //!
 //! Not here: deciding whether a session is recorded (`rtmp::connection`), crash recovery at
 //! start-up ([`recover`] is called by `server`).
 
+use super::reserve::{is_disk_full, DiskReserve};
 use crate::catalog::{self, Catalog, Recording, Stream};
 use crate::hub::{Delivery, Event, StreamHub, Subscription};
 use crate::media::{CodecConfig, Packet, Track};
-use crate::mux::finalize::{finalize, Finalized};
+use crate::metrics::RecordingMetrics;
+use crate::mux::finalize::{finalize, FinalizeError, Finalized};
 use crate::mux::{init_segment, tracks_for, Fragmenter};
+use crate::status::{SinkState, StatusBoard};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Process-wide recorder counters, for metrics and tests.
-#[derive(Debug, Default)]
-pub struct RecorderStats {
-    /// Recordings stopped by a write error (disk full, I/O error).
-    pub write_errors: AtomicU64,
-    /// Gaps: the recorder fell behind its backlog cap and media was skipped.
-    pub gaps: AtomicU64,
-    pub files_finished: AtomicU64,
-}
+/// The recorder's id in stream status (the `rec` processing entry's id).
+pub const STATUS_ID: &str = "rec";
 
 /// What every recorder shares.
 #[derive(Clone)]
@@ -46,7 +42,9 @@ pub struct RecorderContext {
     pub data_dir: PathBuf,
     pub region: String,
     pub fragment_ms: u64,
-    pub stats: Arc<RecorderStats>,
+    pub metrics: RecordingMetrics,
+    pub status: StatusBoard,
+    pub reserve: Arc<DiskReserve>,
 }
 
 /// What to record.
@@ -84,6 +82,18 @@ enum WriteError {
     Finalize(#[from] crate::mux::finalize::FinalizeError),
     #[error("blocking task failed: {0}")]
     Join(String),
+}
+
+impl WriteError {
+    /// No space left (or quota exceeded): giving up the disk reserve can help.
+    fn disk_full(&self) -> bool {
+        match self {
+            WriteError::Io { source, .. } | WriteError::Finalize(FinalizeError::Io(source)) => {
+                is_disk_full(source)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One file being written.
@@ -139,11 +149,15 @@ impl OpenFile {
             .await?;
         let path = ctx.data_dir.join(&recording.path);
         let open_path = path.clone();
+        let reserve = ctx.reserve.clone();
         let file = blocking(move || {
             let io = |source| WriteError::Io {
                 path: open_path.display().to_string(),
                 source,
             };
+            if let Err(e) = reserve.ensure() {
+                tracing::warn!(error = %e, bytes = reserve.bytes(), "cannot make the disk reserve; a recording on a full disk may stay fragmented until the next start");
+            }
             if let Some(parent) = open_path.parent() {
                 std::fs::create_dir_all(parent).map_err(io)?;
             }
@@ -156,6 +170,9 @@ impl OpenFile {
         })
         .await?;
         tracing::info!(stream = %plan.stream.streamname, file = %recording.path, "recording started");
+        ctx.metrics.active.inc();
+        ctx.status
+            .update(plan.stream.id, STATUS_ID, |s| s.state = SinkState::Active);
         Ok(Some(OpenFile {
             recording,
             path,
@@ -169,7 +186,7 @@ impl OpenFile {
 
     /// Writes the ready samples as one fragment (after the init segment, the first time) and
     /// syncs them.
-    async fn write_fragment(&mut self) -> Result<(), WriteError> {
+    async fn write_fragment(&mut self, ctx: &RecorderContext) -> Result<(), WriteError> {
         let Some(fragment) = self.fragmenter.take_fragment()? else {
             return Ok(());
         };
@@ -179,6 +196,7 @@ impl OpenFile {
             bytes = init_segment(&specs)?;
         }
         bytes.extend_from_slice(&fragment.bytes);
+        let written = bytes.len() as u64;
         let file = self.file.clone();
         let path = self.path.display().to_string();
         blocking(move || {
@@ -189,6 +207,8 @@ impl OpenFile {
         })
         .await?;
         self.init_written = true;
+        ctx.metrics.bytes_written.inc_by(written);
+        ctx.status.success(self.recording.stream_id, STATUS_ID);
         Ok(())
     }
 
@@ -199,12 +219,13 @@ impl OpenFile {
         next_dts_ms: Option<i64>,
     ) -> Result<(), WriteError> {
         self.fragmenter.finish(next_dts_ms);
-        self.write_fragment().await?;
+        self.write_fragment(ctx).await?;
         self.complete(ctx).await
     }
 
     /// Finalises what is on disk (also after a write error) and records the outcome.
     async fn complete(self, ctx: &RecorderContext) -> Result<(), WriteError> {
+        ctx.metrics.active.dec();
         let id = self.recording.id;
         let file = self.file;
         if !self.init_written {
@@ -221,13 +242,20 @@ impl OpenFile {
                 .await?;
             return Ok(());
         }
-        let done: Finalized = blocking(move || Ok(finalize(&mut &*file)?)).await?;
+        let (reserve, released) = (ctx.reserve.clone(), ctx.metrics.reserve_released.clone());
+        let done: Finalized = blocking(move || match finalize(&mut &*file) {
+            Err(FinalizeError::Io(e)) if is_disk_full(&e) && release(&reserve, &released) => {
+                Ok(finalize(&mut &*file)?)
+            }
+            other => Ok(other?),
+        })
+        .await?;
         ctx.catalog
             .call(move |conn| {
                 catalog::finish_recording(conn, id, done.size_bytes, done.duration_secs)
             })
             .await?;
-        ctx.stats.files_finished.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics.files_finished.inc();
         tracing::info!(file = %self.recording.path, bytes = done.size_bytes, duration_secs = done.duration_secs, "recording finished");
         Ok(())
     }
@@ -300,7 +328,7 @@ impl Recorder {
         }
         file.fragmenter.push(packet);
         if file.fragmenter.ready_ms() >= self.ctx.fragment_ms {
-            file.write_fragment().await?;
+            file.write_fragment(&self.ctx).await?;
         }
         Ok(())
     }
@@ -322,38 +350,74 @@ async fn run(ctx: RecorderContext, mut subscription: Subscription, plan: Recordi
         unmuxable: None,
     };
     let streamname = recorder.plan.stream.streamname.clone();
+    let stream_id = recorder.plan.stream.id;
     loop {
         let step = match subscription.next().await {
             Event::Packet(packet) => recorder.on_packet(&packet).await,
             Event::Gap { missed } => {
-                recorder.ctx.stats.gaps.fetch_add(1, Ordering::Relaxed);
+                recorder.ctx.metrics.gaps.inc();
+                recorder
+                    .ctx
+                    .status
+                    .update(stream_id, STATUS_ID, |s| s.skipped += 1);
                 tracing::error!(stream = %streamname, missed, "recorder fell behind the backlog cap: media skipped; the file ends here and a new one starts at the next keyframe");
                 recorder.need_keyframe = true;
                 recorder.close_current().await
             }
-            Event::Ended => {
-                if let Err(e) = recorder.close_current().await {
-                    tracing::error!(stream = %streamname, error = %e, "could not finish the recording");
+            Event::Ended => match recorder.close_current().await {
+                Ok(()) => {
+                    recorder.ctx.status.update(stream_id, STATUS_ID, |s| {
+                        if s.state == SinkState::Active {
+                            s.state = SinkState::Idle;
+                        }
+                    });
+                    return;
                 }
-                return;
-            }
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = step {
-            recorder
-                .ctx
-                .stats
-                .write_errors
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::error!(stream = %streamname, error = %e, "recording stopped by an error; live delivery continues");
-            // Keep what was written playable; if even that fails, recovery retries at start.
-            if let Some(file) = recorder.current.take() {
-                let path = file.recording.path.clone();
-                if let Err(e) = file.complete(&recorder.ctx).await {
-                    tracing::error!(file = %path, error = %e, "could not finalise the recording; it stays fragmented until the next start");
-                }
-            }
+            stop_on_error(&mut recorder, e).await;
             // Stop reading: a lossless reader that does not read would hold the ring back.
             return;
+        }
+    }
+}
+
+/// Gives up the disk reserve (blocking I/O); true if that freed space.
+fn release(reserve: &DiskReserve, released: &prometheus_client::metrics::counter::Counter) -> bool {
+    let freed = reserve.release();
+    if freed {
+        released.inc();
+        tracing::warn!(
+            bytes = reserve.bytes(),
+            "disk full: released the disk reserve to finalise recordings"
+        );
+    }
+    freed
+}
+
+/// Reports a write error (log, metric, stream status) and keeps what was written playable.
+async fn stop_on_error(recorder: &mut Recorder, error: WriteError) {
+    let ctx = recorder.ctx.clone();
+    let stream = &recorder.plan.stream;
+    ctx.metrics.write_errors.inc();
+    let disk_full = error.disk_full();
+    let message = if disk_full {
+        format!("disk full: {error}")
+    } else {
+        error.to_string()
+    };
+    ctx.status.error(stream.id, STATUS_ID, message);
+    tracing::error!(stream = %stream.streamname, error = %error, disk_full, "recording stopped by an error; live delivery continues");
+    if disk_full {
+        let (reserve, released) = (ctx.reserve.clone(), ctx.metrics.reserve_released.clone());
+        let _ = blocking(move || Ok(release(&reserve, &released))).await;
+    }
+    if let Some(file) = recorder.current.take() {
+        let path = file.recording.path.clone();
+        if let Err(e) = file.complete(&ctx).await {
+            tracing::error!(file = %path, error = %e, "could not finalise the recording; it stays fragmented until the next start");
         }
     }
 }

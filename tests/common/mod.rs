@@ -28,6 +28,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     config.server.data_dir = dir.path().to_path_buf();
     config.server.http_addr = "127.0.0.1:0".into();
     config.rtmp.addr = "127.0.0.1:0".into();
+    config.recording.disk_reserve_mb = 1;
     tweak(&mut config);
     let server = server::start(config).await.unwrap();
     let admin_key = server.first_admin_key.clone().unwrap();
@@ -319,4 +320,38 @@ pub fn enhanced_rtmp_tags(fixture: &str) -> Vec<FlvTag> {
     tags.sort_by_key(|t| t.timestamp_ms);
     headers.extend(tags);
     headers
+}
+
+/// One API call with a key to a server run as a separate process.
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+) -> (u16, Value) {
+    let response = http
+        .request(method, url)
+        .header("X-BINTU-APIKEY", key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until a server run as a separate process answers `/health`.
+pub async fn wait_healthy(http: &reqwest::Client, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = http
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,0 +1,105 @@
+//! What each stream's processing is doing right now: per stream, per sink (`rec`, later
+//! `replay`, `thumbs`, `motionclip`), its state, last success, last error and counts.
+//!
+//! Kept in memory (it describes the running process; the catalog keeps what outlives it) and
+//! shown by `GET /stream/{id}` under `playout.rtmp[].status`, next to the `processing`
+//! settings rather than inside them, so a client can send the settings it read straight back.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use uuid::Uuid;
+
+/// What a sink is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkState {
+    /// Not running: the stream is not live, or its session did not ask for this sink.
+    #[default]
+    Idle,
+    /// Running and succeeding.
+    Active,
+    /// Stopped for this session by an error (see `last_error`).
+    Error,
+}
+
+/// The last error a sink hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorNote {
+    pub at: String,
+    pub message: String,
+}
+
+/// One sink's status, in the API's JSON shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SinkStatus {
+    pub state: SinkState,
+    /// When the sink last made progress (a fragment synced, a picture written).
+    pub last_success: Option<String>,
+    pub last_error: Option<ErrorNote>,
+    /// Errors since the server started.
+    pub errors: u64,
+    /// Work skipped since the server started (recording: gaps; pictures: skipped ticks).
+    pub skipped: u64,
+}
+
+/// Every stream's sink statuses; cheap to clone and share.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard {
+    streams: Arc<Mutex<HashMap<Uuid, BTreeMap<&'static str, SinkStatus>>>>,
+}
+
+impl StatusBoard {
+    /// Applies `change` to one sink's status (created idle on first use).
+    pub fn update(&self, stream: Uuid, sink: &'static str, change: impl FnOnce(&mut SinkStatus)) {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        change(streams.entry(stream).or_default().entry(sink).or_default());
+    }
+
+    /// Marks progress now.
+    pub fn success(&self, stream: Uuid, sink: &'static str) {
+        let now = crate::catalog::now_rfc3339();
+        self.update(stream, sink, |s| {
+            s.state = SinkState::Active;
+            s.last_success = Some(now);
+        });
+    }
+
+    /// Records an error that stopped the sink for this session.
+    pub fn error(&self, stream: Uuid, sink: &'static str, message: String) {
+        let at = crate::catalog::now_rfc3339();
+        self.update(stream, sink, |s| {
+            s.state = SinkState::Error;
+            s.errors += 1;
+            s.last_error = Some(ErrorNote { at, message });
+        });
+    }
+
+    /// The statuses of one stream's sinks, by sink id.
+    pub fn of(&self, stream: Uuid) -> BTreeMap<&'static str, SinkStatus> {
+        let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        streams.get(&stream).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_stays_visible_after_the_sink_runs_again() {
+        let board = StatusBoard::default();
+        let id = Uuid::new_v4();
+        assert!(board.of(id).is_empty());
+        board.success(id, "rec");
+        board.error(id, "rec", "disk full".into());
+        assert_eq!(board.of(id)["rec"].state, SinkState::Error);
+        board.success(id, "rec");
+        board.update(id, "rec", |s| s.skipped += 1);
+        let rec = &board.of(id)["rec"];
+        assert_eq!(rec.state, SinkState::Active);
+        assert_eq!((rec.errors, rec.skipped), (1, 1));
+        assert_eq!(rec.last_error.as_ref().unwrap().message, "disk full");
+        assert!(board.of(Uuid::new_v4()).is_empty());
+    }
+}
