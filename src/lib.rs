@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod flv;
+pub mod hls;
 pub mod http;
 pub mod hub;
 pub mod media;

@@ -200,6 +200,14 @@ impl Fragmenter {
             .unwrap_or(0)
     }
 
+    /// Media time (ms) of one track's ready samples; `None` if the track is not muxed.
+    pub fn ready_ms_of(&self, track: Track) -> Option<u64> {
+        self.tracks
+            .iter()
+            .find(|t| t.spec.track == track)
+            .map(|t| t.ready_units * 1000 / u64::from(t.spec.timescale.max(1)))
+    }
+
     /// How far (ms of source time) `dts_ms` lies after the first packet of this fragmenter;
     /// 0 before any packet.
     pub fn since_start_ms(&self, dts_ms: i64) -> i64 {

@@ -1,0 +1,16 @@
+//! HLS with CMAF segments: live playout and the replay (rewind) buffer share one segmenter
+//! and one list of segments per stream.
+//!
+//! - [`segmenter`]: packets → init + media segments cut at keyframes (pure);
+//! - [`playlist`]: the segment list and its playlists (replay: event or last N seconds;
+//!   live: the newest few segments), rendered incrementally (pure).
+//!
+//! Not here: writing files and serving them (`sinks::hls`, `http::hls`).
+
+pub mod playlist;
+pub mod segmenter;
+#[cfg(test)]
+mod tests;
+
+pub use playlist::{MediaPlaylist, Retention, SegmentEntry};
+pub use segmenter::{InitSegment, Segment, Segmenter, SegmenterSettings};
