@@ -8,6 +8,7 @@ use crate::http::{self, AppState};
 use crate::hub::{Hubs, RingLimits};
 use crate::metrics::Metrics;
 use crate::rtmp::{self, RtmpContext};
+use crate::sinks::hls::{HlsContext, HlsOutputs};
 use crate::sinks::recorder::{self, RecorderContext};
 use crate::sinks::reserve::DiskReserve;
 use crate::status::StatusBoard;
@@ -147,6 +148,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     });
 
+    let hls = HlsContext {
+        data_dir: data_dir.clone(),
+        outputs: HlsOutputs::default(),
+        status: status.clone(),
+        idle_stop: std::time::Duration::from_secs(30),
+    };
     let ctx = Arc::new(RtmpContext {
         catalog: catalog.clone(),
         hubs: hubs.clone(),
@@ -163,6 +170,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             status: status.clone(),
             reserve,
         },
+        hls: hls.clone(),
         lingering: Default::default(),
         tasks: tasks.clone(),
     });
@@ -176,6 +184,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         data_dir: data_dir.clone(),
         metrics,
         status,
+        hls,
+        tasks: tasks.clone(),
     };
     let app = http::router(state, config.server.max_body_bytes);
     let http_shutdown = shutdown.clone();

@@ -110,36 +110,6 @@ fn media_counts(tags: &[FlvTag]) -> (u32, u32) {
     (video, packets.len() as u32 - video)
 }
 
-/// The fixture repeated `times` times on one continuous timeline (sequence headers and
-/// metadata only once), and the video duration that timeline holds.
-fn looped_fixture(times: u32) -> (Vec<FlvTag>, f64) {
-    let tags = fixture_tags();
-    let last = tags.iter().map(|t| t.timestamp_ms).max().unwrap();
-    let period = last + 21;
-    let mut out = Vec::new();
-    for round in 0..times {
-        for (i, tag) in tags.iter().enumerate() {
-            let is_header = tag.tag_type == 18
-                || (tag.tag_type == 9 && tag.body.get(1) == Some(&0))
-                || (tag.tag_type == 8 && tag.body.get(1) == Some(&0));
-            if round > 0 && (is_header || i == 0) {
-                continue;
-            }
-            let mut tag = tag.clone();
-            tag.timestamp_ms += round * period;
-            out.push(tag);
-        }
-    }
-    let video: Vec<u32> = out
-        .iter()
-        .filter(|t| t.tag_type == 9 && t.body.get(1) == Some(&1))
-        .map(|t| t.timestamp_ms)
-        .collect();
-    let frame = 1.0 / 30.0;
-    let span = f64::from(video.last().unwrap() - video.first().unwrap()) / 1000.0;
-    (out, span + frame)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rec_ingest_gives_a_regular_mp4_matching_the_pushed_media_served_with_ranges() {
     let t = start().await;

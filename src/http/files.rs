@@ -15,7 +15,7 @@ use std::time::UNIX_EPOCH;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Whether every segment is a plain file or folder name.
-fn safe_relative(path: &str) -> bool {
+pub fn safe_relative(path: &str) -> bool {
     !path.is_empty()
         && path.split('/').all(|segment| {
             !segment.is_empty()
@@ -74,7 +74,27 @@ pub async fn vod(
         return Err(ApiError::not_found("file"));
     }
     let full = state.data_dir.join("vod").join(&path);
-    let mut file = tokio::fs::File::open(&full)
+    serve_file(
+        &full,
+        &method,
+        &headers,
+        "video/mp4",
+        "public, max-age=3600",
+    )
+    .await
+}
+
+/// Serves one file with ranges, `ETag`/`Last-Modified` and conditional requests; 404 when it
+/// is missing or not a regular file. The caller has checked that `full` is inside the data
+/// folder.
+pub async fn serve_file(
+    full: &std::path::Path,
+    method: &Method,
+    headers: &HeaderMap,
+    content_type: &'static str,
+    cache_control: &'static str,
+) -> Result<Response, ApiError> {
+    let mut file = tokio::fs::File::open(full)
         .await
         .map_err(|_| ApiError::not_found("file"))?;
     let meta = file
@@ -92,7 +112,7 @@ pub async fn vod(
         .unwrap_or(0);
     let etag = format!("\"{len:x}-{nanos:x}\"");
     let mut response_headers = HeaderMap::new();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     response_headers.insert(header::ETAG, header_value(&etag));
     response_headers.insert(
@@ -101,7 +121,7 @@ pub async fn vod(
     );
     response_headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
+        HeaderValue::from_static(cache_control),
     );
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
@@ -139,7 +159,7 @@ pub async fn vod(
         None => (StatusCode::OK, 0, len),
     };
     response_headers.insert(header::CONTENT_LENGTH, header_value(&count.to_string()));
-    if method == Method::HEAD {
+    if *method == Method::HEAD {
         return Ok((status, response_headers).into_response());
     }
     file.seek(SeekFrom::Start(start))

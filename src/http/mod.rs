@@ -7,6 +7,7 @@
 
 mod auth;
 mod files;
+mod hls;
 mod streams;
 
 use crate::catalog::{Catalog, CatalogError};
@@ -33,6 +34,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What each stream's processing is doing, shown with the stream.
     pub status: crate::status::StatusBoard,
+    /// Live HLS outputs; a live-playlist request may start one.
+    pub hls: crate::sinks::hls::HlsContext,
+    /// Where on-demand sinks run (shutdown waits for them).
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 /// An API error with its HTTP status.
@@ -114,6 +119,26 @@ async fn no_route() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
+/// Routes players fetch from any origin: CORS open, no credentials.
+fn media_routes() -> Router<AppState> {
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD])
+        .allow_headers([axum::http::header::RANGE])
+        .expose_headers([
+            axum::http::header::CONTENT_LENGTH,
+            axum::http::header::CONTENT_RANGE,
+        ]);
+    Router::new()
+        .route("/live/{streamname}/index.m3u8", get(hls::live_playlist))
+        .route("/live/{streamname}/{session}/{file}", get(hls::live_file))
+        .route(
+            "/replay/{streamname}/{session}/{file}",
+            get(hls::replay_file),
+        )
+        .layer(cors)
+}
+
 /// The API router.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
@@ -123,6 +148,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/stream/{id}", get(streams::get_one))
         .route("/stream/{id}/sessions", get(streams::sessions))
         .route("/vod/{*path}", get(files::vod))
+        .merge(media_routes())
         .fallback(no_route)
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http())

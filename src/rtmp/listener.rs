@@ -23,6 +23,7 @@ pub struct RtmpContext {
     pub clock_epoch: tokio::time::Instant,
     pub recording: RecordingSettings,
     pub recorder: crate::sinks::recorder::RecorderContext,
+    pub hls: crate::sinks::hls::HlsContext,
     /// Sessions in their reconnect grace.
     pub lingering: super::session::LingeringSessions,
     /// Connection, recorder and grace tasks; shutdown waits for all of them.

@@ -10,7 +10,9 @@
 
 use super::listener::RtmpContext;
 use crate::catalog::{self, EndReason, Stream};
+use crate::hls::Retention;
 use crate::hub::Publisher;
+use crate::sinks::hls::{self, HlsPlan};
 use crate::sinks::recorder::{self, RecordingPlan};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,7 +114,8 @@ pub(super) fn linger(
 }
 
 /// Starts the sinks a new session needs (SPEC "Live processing": recorded via `/rec` with the
-/// `vod` package, or with a `rec` entry and `live_processing`).
+/// `vod` package, or with a `rec` entry and `live_processing`; a replay with a `replay` entry
+/// and `live_processing`).
 pub(super) async fn start_sinks(
     ctx: &RtmpContext,
     stream: &Stream,
@@ -120,11 +123,15 @@ pub(super) async fn start_sinks(
     session_id: Uuid,
     publisher: &Publisher,
 ) {
-    let rec_entry = stream
-        .processing
-        .as_array()
-        .and_then(|entries| entries.iter().find(|e| e["id"] == "rec"));
-    if app != "rec" && rec_entry.is_none() {
+    let entry = |id: &str| {
+        stream
+            .processing
+            .as_array()
+            .and_then(|entries| entries.iter().find(|e| e["id"] == id))
+            .cloned()
+    };
+    let (rec_entry, replay_entry) = (entry("rec"), entry("replay"));
+    if app != "rec" && rec_entry.is_none() && replay_entry.is_none() {
         return;
     }
     let org_hash = stream.org_hash.clone();
@@ -135,7 +142,7 @@ pub(super) async fn start_sinks(
     {
         Ok(org) => org,
         Err(e) => {
-            tracing::error!(stream = %stream.streamname, error = %e, "cannot read the organisation's packages: this session is not recorded");
+            tracing::error!(stream = %stream.streamname, error = %e, "cannot read the organisation's packages: this session is neither recorded nor replayable");
             return;
         }
     };
@@ -144,15 +151,31 @@ pub(super) async fn start_sinks(
     if app == "rec" && !vod {
         tracing::info!(stream = %stream.streamname, "rec ingest without the vod package: behaves as live");
     }
-    let recorded = (app == "rec" && vod) || (rec_entry.is_some() && live_processing);
-    if !recorded {
-        return;
+    if (rec_entry.is_some() || replay_entry.is_some()) && !live_processing {
+        tracing::info!(stream = %stream.streamname, "processing settings are inert: the organisation has no live_processing package");
     }
-    let plan = RecordingPlan {
-        stream: stream.clone(),
-        session_id,
-        split_secs: rec_entry.and_then(|e| e["duration"].as_u64()),
-    };
-    ctx.tasks
-        .spawn(recorder::start(ctx.recorder.clone(), publisher.hub(), plan));
+    if (app == "rec" && vod) || (rec_entry.is_some() && live_processing) {
+        let plan = RecordingPlan {
+            stream: stream.clone(),
+            session_id,
+            split_secs: rec_entry.as_ref().and_then(|e| e["duration"].as_u64()),
+        };
+        ctx.tasks
+            .spawn(recorder::start(ctx.recorder.clone(), publisher.hub(), plan));
+    }
+    if let (Some(replay), true) = (replay_entry, live_processing) {
+        let retention = match replay["duration"].as_u64() {
+            Some(secs) => Retention::LastSecs(secs as f64),
+            None => Retention::Everything,
+        };
+        let plan = HlsPlan {
+            stream_id: stream.id,
+            streamname: stream.streamname.clone(),
+            session_id,
+            replay: Some(retention),
+        };
+        if let (_, Some(task)) = hls::start(&ctx.hls, publisher.hub(), plan) {
+            ctx.tasks.spawn(task);
+        }
+    }
 }
