@@ -92,6 +92,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     if files > 0 {
         tracing::warn!(files, "finalised recordings left open by an unclean stop");
     }
+    let replays = crate::sinks::hls::recover(&catalog, &data_dir).await?;
+    if replays > 0 {
+        tracing::warn!(replays, "ended replays left open by an unclean stop");
+    }
     let recovered = catalog.call(catalog::recover_open_sessions).await?;
     if recovered > 0 {
         tracing::warn!(
@@ -149,6 +153,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     });
 
     let hls = HlsContext {
+        catalog: catalog.clone(),
         data_dir: data_dir.clone(),
         outputs: HlsOutputs::default(),
         status: status.clone(),

@@ -146,6 +146,19 @@ async fn replay_is_playable_while_live_and_after_and_live_hls_works() {
     );
     let (status, _, _, _) = fetch(&t, &live_url).await;
     assert_eq!(status, 404, "no live playlist after the end");
+    // Listed as assets in the SPEC shapes.
+    let (_, body) = t.get(&format!("/stream/{id}")).await;
+    let listed = &body["playout"]["replay"][0];
+    assert_eq!(listed["url"], replay_url.as_str(), "{body}");
+    assert_eq!(listed["type"], "playout");
+    assert_eq!(listed["session"], session.as_str());
+    assert_eq!(listed["streamname"], name.as_str());
+    assert_eq!(body["playout"]["hls"][0]["url"], live_url.as_str());
+    assert_eq!(body["playout"]["hls"][0]["type"], "live");
+    assert_eq!(
+        body["playout"]["rtmp"][0]["status"]["replay"]["state"], "idle",
+        "{body}"
+    );
     // Segments are immutable and served with their CMAF type.
     let first_segment = replay.lines().find(|l| l.ends_with(".m4s")).unwrap();
     let segment = t

@@ -10,6 +10,7 @@
 
 mod keys;
 mod recordings;
+mod replays;
 mod schema;
 mod streams;
 
@@ -17,6 +18,10 @@ pub use keys::{authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, Prin
 pub use recordings::{
     begin_recording, fail_recording, finish_recording, get_recording, list_vod_assets,
     open_recordings, Recording, VodAsset,
+};
+pub use replays::{
+    begin_replay, finish_replay, get_replay, insert_clip, list_clips, list_replays, open_replays,
+    Clip, Replay,
 };
 pub use streams::{
     begin_publish, create_org, create_stream, end_publish, ensure_default_org, find_stream_by_key,

@@ -63,6 +63,29 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX recordings_stream ON recordings(stream_id, created_at);
     CREATE INDEX recordings_open ON recordings(state) WHERE state = 'recording';",
+    // 3: replay sessions (HLS rewind buffers) and clips cut from them.
+    "CREATE TABLE replays (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        stream_id TEXT NOT NULL REFERENCES streams(id),
+        path TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        ended_at TEXT,
+        duration REAL
+    );
+    CREATE INDEX replays_stream ON replays(stream_id, created_at);
+    CREATE INDEX replays_open ON replays(ended_at) WHERE ended_at IS NULL;
+    CREATE TABLE clips (
+        id TEXT PRIMARY KEY,
+        stream_id TEXT NOT NULL REFERENCES streams(id),
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        path TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        size INTEGER NOT NULL,
+        duration REAL NOT NULL
+    );
+    CREATE INDEX clips_stream ON clips(stream_id, created_at);",
 ];
 
 /// Runs the migrations not yet applied, each in its own transaction.

@@ -1,7 +1,7 @@
 //! Stream endpoints and the bintu JSON shape of a stream.
 
 use super::{ApiError, AppState, Auth};
-use crate::catalog::{self, NewStream, Role, Stream, VodAsset};
+use crate::catalog::{self, Clip, NewStream, Replay, Role, Stream, VodAsset};
 use crate::processing;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -70,6 +70,43 @@ fn vod_json(state: &AppState, stream: &Stream, asset: &VodAsset) -> Value {
     })
 }
 
+/// A replay session in the SPEC asset shape (`playout.replay`, type `playout`).
+fn replay_json(state: &AppState, stream: &Stream, replay: &Replay) -> Value {
+    json!({
+        "url": format!("{}/replay/{}/{}/index.m3u8", state.urls.http, stream.streamname, replay.session_id),
+        "type": "playout",
+        "streamId": stream.id,
+        "streamname": stream.streamname,
+        "session": replay.session_id,
+        "created_at": replay.created_at,
+        "duration": replay.duration_secs,
+    })
+}
+
+/// A clip in the SPEC asset shape (type `clip`).
+pub fn clip_json(state: &AppState, stream: &Stream, clip: &Clip) -> Value {
+    json!({
+        "url": format!("{}/{}", state.urls.http, clip.path),
+        "type": "clip",
+        "streamId": stream.id,
+        "streamname": stream.streamname,
+        "session": clip.session_id,
+        "created_at": clip.created_at,
+        "size": clip.size,
+        "duration": clip.duration_secs,
+        "start": clip.start_secs,
+        "end": clip.end_secs,
+    })
+}
+
+/// A stream's listed assets, newest first.
+#[derive(Default)]
+pub struct Assets {
+    pub web: Vec<Value>,
+    pub replay: Vec<Value>,
+    pub clips: Vec<Value>,
+}
+
 /// The stream with its newest `asset_limit` assets of each kind.
 async fn stream_with_assets(
     state: &AppState,
@@ -77,16 +114,29 @@ async fn stream_with_assets(
     asset_limit: usize,
 ) -> Result<Value, ApiError> {
     let id = stream.id;
-    let vods = state
+    let (vods, replays, clips) = state
         .catalog
-        .call(move |conn| catalog::list_vod_assets(conn, id, asset_limit))
+        .call(move |conn| {
+            Ok((
+                catalog::list_vod_assets(conn, id, asset_limit)?,
+                catalog::list_replays(conn, id, asset_limit)?,
+                catalog::list_clips(conn, id, asset_limit)?,
+            ))
+        })
         .await?;
-    let web: Vec<Value> = vods.iter().map(|a| vod_json(state, stream, a)).collect();
-    Ok(stream_json(state, stream, web))
+    let assets = Assets {
+        web: vods.iter().map(|a| vod_json(state, stream, a)).collect(),
+        replay: replays
+            .iter()
+            .map(|r| replay_json(state, stream, r))
+            .collect(),
+        clips: clips.iter().map(|c| clip_json(state, stream, c)).collect(),
+    };
+    Ok(stream_json(state, stream, assets))
 }
 
 /// The stream in the bintu shape of `GET /stream/{id}`.
-pub fn stream_json(state: &AppState, stream: &Stream, web: Vec<Value>) -> Value {
+pub fn stream_json(state: &AppState, stream: &Stream, assets: Assets) -> Value {
     let ingest_url = format!("{}/live", state.urls.rtmp);
     json!({
         "id": stream.id,
@@ -106,11 +156,16 @@ pub fn stream_json(state: &AppState, stream: &Stream, web: Vec<Value>) -> Value 
                 "processing": stream.processing,
                 "status": state.status.of(stream.id),
             }],
-            "hls": [],
-            "web": web,
+            "hls": [{
+                "url": format!("{}/live/{}/index.m3u8", state.urls.http, stream.streamname),
+                "type": "live",
+                "streamId": stream.id,
+            }],
+            "web": assets.web,
             "thumbnails": [],
-            "replay": [],
+            "replay": assets.replay,
             "motionclip": [],
+            "clips": assets.clips,
         },
     })
 }
@@ -144,7 +199,7 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(stream_json(&state, &stream, Vec::new())),
+        Json(stream_json(&state, &stream, Assets::default())),
     ))
 }
 
@@ -193,12 +248,14 @@ pub async fn sessions(
     auth.require(Role::ReadOnly)?;
     let stream = load(&state, &auth, &id).await?;
     let stream_id = stream.id;
-    let (sessions, vods) = state
+    let (sessions, vods, replays, clips) = state
         .catalog
         .call(move |conn| {
             Ok((
                 catalog::list_sessions(conn, stream_id)?,
                 catalog::list_vod_assets(conn, stream_id, usize::MAX)?,
+                catalog::list_replays(conn, stream_id, usize::MAX)?,
+                catalog::list_clips(conn, stream_id, usize::MAX)?,
             ))
         })
         .await?;
@@ -215,6 +272,18 @@ pub async fn sessions(
                     .iter()
                     .filter(|a| a.session_id == s.id)
                     .map(|a| vod_json(&state, &stream, a))
+                    .chain(
+                        replays
+                            .iter()
+                            .filter(|r| r.session_id == s.id)
+                            .map(|r| replay_json(&state, &stream, r)),
+                    )
+                    .chain(
+                        clips
+                            .iter()
+                            .filter(|c| c.session_id == s.id)
+                            .map(|c| clip_json(&state, &stream, c)),
+                    )
                     .collect::<Vec<_>>(),
             })
         })

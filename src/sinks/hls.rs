@@ -14,6 +14,7 @@
 //!
 //! Not here: cutting segments (`hls::segmenter`), HTTP (`http::hls`).
 
+use crate::catalog;
 use crate::hls::{MediaPlaylist, Retention, Segment, SegmentEntry, Segmenter, SegmenterSettings};
 use crate::hub::{Delivery, Event, StreamHub, Subscription};
 use crate::status::{SinkState, StatusBoard};
@@ -93,8 +94,9 @@ impl HlsOutputs {
 }
 
 /// What every HLS sink shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HlsContext {
+    pub catalog: crate::catalog::Catalog,
     pub data_dir: PathBuf,
     pub outputs: HlsOutputs,
     pub status: StatusBoard,
@@ -328,6 +330,15 @@ async fn run(
     if plan.replay.is_some() {
         ctx.status
             .update(plan.stream_id, STATUS_ID, |s| s.state = SinkState::Active);
+        let (stream_id, session_id) = (plan.stream_id, plan.session_id);
+        let path = format!("hls/{}/{}", plan.streamname, plan.session_id);
+        if let Err(e) = ctx
+            .catalog
+            .call(move |conn| catalog::begin_replay(conn, stream_id, session_id, &path))
+            .await
+        {
+            tracing::error!(stream = %plan.streamname, error = %e, "cannot list the replay in the catalog");
+        }
     }
     let mut sink = Sink {
         ctx: ctx.clone(),
@@ -369,10 +380,54 @@ async fn run(
         let dir = output.dir.clone();
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
     } else {
+        let (session_id, duration) = (sink.plan.session_id, sink.playlist.duration_secs());
+        if let Err(e) = ctx
+            .catalog
+            .call(move |conn| catalog::finish_replay(conn, session_id, duration))
+            .await
+        {
+            tracing::error!(stream = %streamname, error = %e, "cannot mark the replay ended in the catalog");
+        }
         ctx.status.update(sink.plan.stream_id, STATUS_ID, |s| {
             if s.state == SinkState::Active {
                 s.state = SinkState::Idle;
             }
         });
     }
+}
+
+/// Ends the replays a crash left open: their on-disk playlists get `#EXT-X-ENDLIST` (they
+/// list only segments already written) and the catalog marks them ended. Returns how many.
+pub async fn recover(
+    catalog: &crate::catalog::Catalog,
+    data_dir: &Path,
+) -> Result<usize, crate::catalog::CatalogError> {
+    let open = catalog.call(|conn| catalog::open_replays(conn)).await?;
+    let count = open.len();
+    for replay in open {
+        let path = data_dir.join(&replay.path).join("index.m3u8");
+        let duration = tokio::task::spawn_blocking(move || -> f64 {
+            let Ok(mut text) = std::fs::read_to_string(&path) else {
+                return 0.0;
+            };
+            if !text.contains("#EXT-X-ENDLIST") {
+                text.push_str("#EXT-X-ENDLIST\n");
+                if let Err(e) = write_atomically(&path, text.as_bytes()) {
+                    tracing::error!(error = %e, "cannot end a replay playlist left open");
+                }
+            }
+            text.lines()
+                .filter_map(|l| l.strip_prefix("#EXTINF:"))
+                .filter_map(|l| l.trim_end_matches(',').parse::<f64>().ok())
+                .sum()
+        })
+        .await
+        .unwrap_or(0.0);
+        let session_id = replay.session_id;
+        catalog
+            .call(move |conn| catalog::finish_replay(conn, session_id, duration))
+            .await?;
+        tracing::warn!(replay = %replay.path, duration_secs = duration, "ended a replay left open by an unclean stop");
+    }
+    Ok(count)
 }
