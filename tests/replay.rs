@@ -255,3 +255,98 @@ async fn replay_duration_keeps_a_window_and_removes_old_segments_from_disk() {
         "the first segments left: {listed:?}"
     );
 }
+
+/// Probes a downloaded file: (format duration, codec names).
+fn probe_file(path: &std::path::Path) -> Option<(f64, Vec<String>)> {
+    let probe = probe(path)?;
+    let duration = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let codecs = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap().to_string())
+        .collect();
+    Some((duration, codecs))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_of_5_to_15_seconds_is_a_10_second_regular_mp4() {
+    let t = start().await;
+    let (id, name) = create_with_processing(&t, json!([{"id": "replay", "duration": null}])).await;
+    let (tags, _) = looped_fixture(4); // 24 s
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    let session = open_session(&t, &id).await;
+    send_tags(&mut publisher, &tags, 0.0).await;
+    publisher.stop_publishing().await.unwrap();
+    t.wait_state(&id, "ended").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let clip = |start: Value, end: Value| {
+        let body = json!({"session": session, "start": start, "end": end});
+        let path = format!("/stream/{id}/clips");
+        let t = &t;
+        async move {
+            t.request(reqwest::Method::POST, &path, Some(&t.admin_key), Some(body))
+                .await
+        }
+    };
+    // Refusals name the field.
+    for (start, end, field) in [
+        (json!(5), json!(5), "end"),
+        (json!(5), json!(4), "end"),
+        (json!(-1), json!(4), "start"),
+        (json!(5), json!(500), "end"),
+    ] {
+        let (status, body) = clip(start, end).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    let (status, body) = t
+        .request(
+            reqwest::Method::POST,
+            &format!("/stream/{id}/clips"),
+            Some(&t.admin_key),
+            Some(json!({"session": uuid::Uuid::new_v4(), "start": 1, "end": 2})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("session")),
+        "{body}"
+    );
+
+    let (status, asset) = clip(json!(5), json!(15)).await;
+    assert_eq!(status, 201, "{asset}");
+    assert_eq!(asset["type"], "clip");
+    assert_eq!(asset["session"], session.as_str());
+    let url = asset["url"].as_str().unwrap();
+    assert!(url.contains(&format!("/clips/{name}/")), "{url}");
+    let response = t.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "video/mp4");
+    let bytes = response.bytes().await.unwrap();
+    let file = t.dir.path().join("clip.mp4");
+    std::fs::write(&file, &bytes).unwrap();
+    let reader =
+        mp4::Mp4Reader::read_header(std::io::Cursor::new(bytes.to_vec()), bytes.len() as u64)
+            .unwrap();
+    assert!(reader.moov.mvex.is_none(), "a regular MP4");
+    if let Some((duration, codecs)) = probe_file(&file) {
+        assert!(
+            (duration - 10.0).abs() <= 1.0 / 30.0,
+            "clip lasts {duration} s"
+        );
+        assert!(
+            codecs.contains(&"h264".into()) && codecs.contains(&"aac".into()),
+            "{codecs:?}"
+        );
+    }
+    decodes_cleanly(&file);
+    let (_, stream) = t.get(&format!("/stream/{id}")).await;
+    assert_eq!(stream["playout"]["clips"][0]["url"], url, "{stream}");
+}

@@ -21,7 +21,7 @@ pub use recordings::{
 };
 pub use replays::{
     begin_replay, finish_replay, get_replay, insert_clip, list_clips, list_replays, open_replays,
-    Clip, Replay,
+    set_replay_origin, Clip, Replay,
 };
 pub use streams::{
     begin_publish, create_org, create_stream, end_publish, ensure_default_org, find_stream_by_key,

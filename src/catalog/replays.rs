@@ -14,6 +14,9 @@ pub struct Replay {
     /// Its folder, relative to the data folder: `hls/<streamname>/<session>`.
     pub path: String,
     pub created_at: String,
+    /// RFC 3339 wall-clock time of session time 0 (the first segment's
+    /// `EXT-X-PROGRAM-DATE-TIME`): clip requests count seconds from here.
+    pub origin: Option<String>,
     pub ended_at: Option<String>,
     pub duration_secs: Option<f64>,
 }
@@ -57,6 +60,19 @@ pub fn begin_replay(
     Ok(())
 }
 
+/// Sets session time 0 of a replay (when its first segment is stored).
+pub fn set_replay_origin(
+    conn: &Connection,
+    session_id: Uuid,
+    origin: &str,
+) -> Result<(), CatalogError> {
+    conn.execute(
+        "UPDATE replays SET origin = ?2 WHERE session_id = ?1 AND origin IS NULL",
+        params![session_id.to_string(), origin],
+    )?;
+    Ok(())
+}
+
 /// Marks a replay ended with the duration its playlist lists.
 pub fn finish_replay(
     conn: &Connection,
@@ -70,7 +86,7 @@ pub fn finish_replay(
     Ok(())
 }
 
-const REPLAY_COLUMNS: &str = "session_id, stream_id, path, created_at, ended_at, duration";
+const REPLAY_COLUMNS: &str = "session_id, stream_id, path, created_at, origin, ended_at, duration";
 
 fn replay_from_row(row: &rusqlite::Row<'_>) -> Result<Replay, CatalogError> {
     Ok(Replay {
@@ -78,8 +94,9 @@ fn replay_from_row(row: &rusqlite::Row<'_>) -> Result<Replay, CatalogError> {
         stream_id: uuid(row.get(1)?, "replay stream")?,
         path: row.get(2)?,
         created_at: row.get(3)?,
-        ended_at: row.get(4)?,
-        duration_secs: row.get(5)?,
+        origin: row.get(4)?,
+        ended_at: row.get(5)?,
+        duration_secs: row.get(6)?,
     })
 }
 

@@ -69,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
         stream_id TEXT NOT NULL REFERENCES streams(id),
         path TEXT NOT NULL,
         created_at TEXT NOT NULL,
+        origin TEXT,
         ended_at TEXT,
         duration REAL
     );

@@ -2,11 +2,13 @@
 //! and one list of segments per stream.
 //!
 //! - [`segmenter`]: packets → init + media segments cut at keyframes (pure);
+//! - [`clip`]: the segments and trim window of a clip & share request (pure);
 //! - [`playlist`]: the segment list and its playlists (replay: event or last N seconds;
 //!   live: the newest few segments), rendered incrementally (pure).
 //!
 //! Not here: writing files and serving them (`sinks::hls`, `http::hls`).
 
+pub mod clip;
 pub mod playlist;
 pub mod segmenter;
 #[cfg(test)]

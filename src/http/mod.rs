@@ -6,6 +6,7 @@
 //! Not here yet: the rest of the management API, the dashboard.
 
 mod auth;
+mod clips;
 mod files;
 mod hls;
 mod streams;
@@ -136,6 +137,7 @@ fn media_routes() -> Router<AppState> {
             "/replay/{streamname}/{session}/{file}",
             get(hls::replay_file),
         )
+        .route("/clips/{streamname}/{file}", get(clips::serve))
         .layer(cors)
 }
 
@@ -147,6 +149,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/stream", post(streams::create))
         .route("/stream/{id}", get(streams::get_one))
         .route("/stream/{id}/sessions", get(streams::sessions))
+        .route("/stream/{id}/clips", post(clips::create))
         .route("/vod/{*path}", get(files::vod))
         .merge(media_routes())
         .fallback(no_route)

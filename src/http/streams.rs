@@ -203,7 +203,8 @@ pub async fn create(
     ))
 }
 
-async fn load(state: &AppState, auth: &Auth, id: &str) -> Result<Stream, ApiError> {
+/// The stream `id` of the caller's organisation, or 404.
+pub async fn load(state: &AppState, auth: &Auth, id: &str) -> Result<Stream, ApiError> {
     let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("stream"))?;
     let org = auth.0.org_hash.clone();
     state

@@ -315,8 +315,21 @@ fn to_movie(units: u64, timescale: u32) -> u64 {
     units.saturating_mul(u64::from(MOVIE_TIMESCALE)) / u64::from(timescale.max(1))
 }
 
+/// The part of the media a finalised file presents (clips): milliseconds from the decode time
+/// of the first video sample (of the first sample, without video), and how long. Session time
+/// in HLS (`EXT-X-PROGRAM-DATE-TIME`) counts the same way, from each segment's first frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start_ms: u64,
+    pub duration_ms: u64,
+}
+
 /// Builds the regular `moov` from the fragmented one and the fragments.
-fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<Moov, FinalizeError> {
+fn build_moov(
+    init: &Moov,
+    fragments: &[FragmentAt],
+    window: Option<Window>,
+) -> Result<Moov, FinalizeError> {
     let mut moov = init.clone();
     moov.mvex = None;
     let mut gathered = Vec::new();
@@ -341,6 +354,26 @@ fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<Moov, FinalizeErr
         .filter_map(|(trak, t)| first_presentation(trak, t))
         .min()
         .unwrap_or(0);
+    // For a window: its anchor, the first video decode time in movie units.
+    let first_dts_movie = |trak: &mp4_atom::Trak, t: &Tables| {
+        t.first_dts.map(|d| to_movie(d, trak.mdia.mdhd.timescale))
+    };
+    let anchor = moov
+        .trak
+        .iter()
+        .zip(&gathered)
+        .filter(|(trak, t)| {
+            !t.sizes.is_empty() && trak.mdia.hdlr.handler == mp4_atom::FourCC::new(b"vide")
+        })
+        .find_map(|(trak, t)| first_dts_movie(trak, t))
+        .or_else(|| {
+            moov.trak
+                .iter()
+                .zip(&gathered)
+                .filter_map(|(trak, t)| first_dts_movie(trak, t))
+                .min()
+        })
+        .unwrap_or(0);
     let mut movie_duration = 0u64;
     let mut kept = Vec::new();
     for (mut trak, tables) in std::mem::take(&mut moov.trak).into_iter().zip(gathered) {
@@ -358,7 +391,24 @@ fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<Moov, FinalizeErr
             .saturating_sub(zero);
         // With a constant composition delay the presentation spans the media duration,
         // starting at the first sample's composition time.
-        let shown = to_movie(media_duration, timescale);
+        let mut shown = to_movie(media_duration, timescale);
+        let (mut empty, mut media_time) = (empty, media_time);
+        if let Some(window) = window {
+            // Trim the track's presentation to the window: what lies before it is skipped
+            // by starting later in the media, a track starting after it waits in an empty
+            // edit, what lies after it is not shown.
+            let starts_at = i128::from(first_presentation(&trak, &tables).unwrap_or(anchor))
+                - i128::from(anchor);
+            let offset = starts_at - i128::from(window.start_ms);
+            let skip = u64::try_from(-offset).unwrap_or(0);
+            empty = u64::try_from(offset).unwrap_or(0);
+            media_time = media_time.saturating_add(
+                skip.saturating_mul(u64::from(timescale)) / u64::from(MOVIE_TIMESCALE),
+            );
+            shown = shown
+                .saturating_sub(skip)
+                .min(window.duration_ms.saturating_sub(empty));
+        }
         let mut entries = Vec::new();
         if empty > 0 {
             entries.push(ElstEntry {
@@ -367,7 +417,7 @@ fn build_moov(init: &Moov, fragments: &[FragmentAt]) -> Result<Moov, FinalizeErr
                 media_rate: 1.into(),
             });
         }
-        if empty > 0 || media_time > 0 {
+        if empty > 0 || media_time > 0 || window.is_some() {
             entries.push(ElstEntry {
                 segment_duration: shown,
                 media_time: Some(media_time),
@@ -470,12 +520,21 @@ fn rename_to_free<F: RecordingFile>(file: &mut F, offset: u64) -> io::Result<()>
 
 /// Finalises a fragmented recording in place (see the module docs); idempotent.
 pub fn finalize<F: RecordingFile>(file: &mut F) -> Result<Finalized, FinalizeError> {
+    finalize_window(file, None)
+}
+
+/// [`finalize`], presenting only `window` of the media (edit lists): a clip made of whole
+/// segments starts at their first keyframe but is shown from the asked-for start.
+pub fn finalize_window<F: RecordingFile>(
+    file: &mut F,
+    window: Option<Window>,
+) -> Result<Finalized, FinalizeError> {
     let scan = scan(file)?;
     let (moov, truncated_bytes) = match (&scan.final_moov, &scan.init_moov) {
         // Finalised before; a crash may have left boxes to rename (below).
         (Some((_, moov)), _) => (moov.clone(), 0),
         (None, Some((_, init))) => {
-            let moov = build_moov(init, &scan.fragments)?;
+            let moov = build_moov(init, &scan.fragments, window)?;
             file.truncate_to(scan.valid_end)?;
             let mut encoded = Vec::new();
             moov.encode(&mut encoded)?;

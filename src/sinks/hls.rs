@@ -229,12 +229,24 @@ impl Sink {
             std::fs::write(&path, &bytes).map_err(io_error(&path))
         })
         .await?;
+        let program_date_time = self.program_date_time(start_dts_ms);
+        if sequence == 0 && self.plan.replay.is_some() {
+            let (session_id, origin) = (self.plan.session_id, program_date_time.clone());
+            if let Err(e) = self
+                .ctx
+                .catalog
+                .call(move |conn| catalog::set_replay_origin(conn, session_id, &origin))
+                .await
+            {
+                tracing::error!(stream = %self.plan.streamname, error = %e, "cannot store the replay's time origin");
+            }
+        }
         let entry = SegmentEntry {
             sequence,
             duration_secs,
             init,
             discontinuity,
-            program_date_time: self.program_date_time(start_dts_ms),
+            program_date_time,
         };
         let removed = self.playlist.push(entry);
         self.publish(false).await?;

@@ -265,8 +265,15 @@ pub async fn wait_healthy(http: &reqwest::Client, port: u16) {
 /// metadata only once), and the video duration that timeline holds.
 pub fn looped_fixture(times: u32) -> (Vec<FlvTag>, f64) {
     let tags = fixture_tags();
-    let last = tags.iter().map(|t| t.timestamp_ms).max().unwrap();
-    let period = last + 21;
+    // Video continues seamlessly (one frame after its last); audio, 37 ms longer than the
+    // video in the fixture, overlaps the next round by that much, as a looping source does.
+    let last_video = tags
+        .iter()
+        .filter(|t| t.tag_type == 9)
+        .map(|t| t.timestamp_ms)
+        .max()
+        .unwrap();
+    let period = last_video + 33;
     let mut out = Vec::new();
     for round in 0..times {
         for (i, tag) in tags.iter().enumerate() {

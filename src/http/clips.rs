@@ -1,0 +1,142 @@
+//! Clip & share: `POST /stream/{id}/clips` cuts an MP4 of `start..end` seconds of a session
+//! from its replay segments (no re-encoding; see `hls::clip`), and `/clips/...` serves it.
+
+use super::files::{safe_relative, serve_file};
+use super::streams::{clip_json, load, parse_body};
+use super::{ApiError, AppState, Auth};
+use crate::catalog::{self, Clip, Role};
+use crate::hls::clip::{parse_playlist, plan_clip, ClipPlan};
+use crate::mux::finalize::finalize_window;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+use std::io::Write;
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClipRequest {
+    session: String,
+    start: f64,
+    end: f64,
+}
+
+/// Reads the planned files, finalises them into `path` (temp file + rename, synced); returns
+/// size and duration.
+fn write_clip(
+    dir: &std::path::Path,
+    plan: &ClipPlan,
+    path: &std::path::Path,
+) -> std::io::Result<(u64, f64)> {
+    let mut bytes = std::fs::read(dir.join(&plan.init))?;
+    for segment in &plan.segments {
+        bytes.extend_from_slice(&std::fs::read(dir.join(segment))?);
+    }
+    let mut file = std::io::Cursor::new(bytes);
+    let done = finalize_window(&mut file, Some(plan.window))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temp = path.with_extension("tmp");
+    let mut out = std::fs::File::create(&temp)?;
+    out.write_all(file.get_ref())?;
+    out.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    Ok((done.size_bytes, done.duration_secs))
+}
+
+/// `POST /stream/{id}/clips`
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    auth.require(Role::User)?;
+    let stream = load(&state, &auth, &id).await?;
+    let request: ClipRequest = parse_body(&body)?;
+    let session_id = Uuid::parse_str(&request.session)
+        .map_err(|_| ApiError::invalid("session", "not a session id"))?;
+    let replay = state
+        .catalog
+        .call(move |conn| catalog::get_replay(conn, session_id))
+        .await?
+        .filter(|r| r.stream_id == stream.id)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "session",
+                "no replay for this session of this stream (clips need replay processing on for the session)",
+            )
+        })?;
+    let dir = state.data_dir.join(&replay.path);
+    let playlist = tokio::fs::read_to_string(dir.join("index.m3u8"))
+        .await
+        .map_err(|_| ApiError::invalid("session", "the replay holds no media yet"))?;
+    let segments = parse_playlist(&playlist, replay.origin.as_deref()).map_err(|e| {
+        tracing::error!(replay = %replay.path, error = %e, "unreadable replay playlist");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the replay playlist is unreadable",
+        )
+    })?;
+    let plan = plan_clip(&segments, request.start, request.end)
+        .map_err(|e| ApiError::invalid(e.field, e.message))?;
+    let clip_id = Uuid::new_v4();
+    let relative = format!("clips/{}/{clip_id}.mp4", stream.streamname);
+    let path = state.data_dir.join(&relative);
+    let (size, duration) = tokio::task::spawn_blocking(move || write_clip(&dir, &plan, &path))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| {
+            // Segments of a sliding window can leave between planning and reading.
+            tracing::warn!(error = %e, "clip could not be written");
+            ApiError::invalid(
+                "start",
+                format!("the replay no longer holds that range: {e}"),
+            )
+        })?;
+    let clip = Clip {
+        id: clip_id,
+        stream_id: stream.id,
+        session_id,
+        path: relative,
+        created_at: catalog::now_rfc3339(),
+        start_secs: request.start,
+        end_secs: request.end,
+        size,
+        duration_secs: duration,
+    };
+    let listed = clip.clone();
+    state
+        .catalog
+        .call(move |conn| catalog::insert_clip(conn, &listed))
+        .await?;
+    Ok((StatusCode::CREATED, Json(clip_json(&state, &stream, &clip))))
+}
+
+/// `GET`/`HEAD /clips/{streamname}/{file}`
+pub async fn serve(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path((streamname, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    if !safe_relative(&streamname) || !safe_relative(&file) || !file.ends_with(".mp4") {
+        return Err(ApiError::not_found("clip"));
+    }
+    let path = state.data_dir.join("clips").join(&streamname).join(&file);
+    serve_file(
+        &path,
+        &method,
+        &headers,
+        "video/mp4",
+        "public, max-age=31536000, immutable",
+    )
+    .await
+}
