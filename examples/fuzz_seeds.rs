@@ -129,6 +129,24 @@ fn main() -> anyhow::Result<()> {
     }
     write("flv_file", "fixture-head", &data[..data.len().min(20_000)])?;
 
+    // A replay playlist as the HLS sink writes it, with a clip request of 1.5 s → 4 s.
+    let mut playlist = reelay::hls::MediaPlaylist::new(reelay::hls::Retention::Everything);
+    for sequence in 0..4 {
+        playlist.push(reelay::hls::SegmentEntry {
+            sequence,
+            duration_secs: 2.0,
+            init: "init-1.mp4".into(),
+            discontinuity: false,
+            program_date_time: format!("2026-11-21T10:00:{:02}.000Z", 2 * sequence),
+        });
+    }
+    playlist.end();
+    let mut clip = Vec::new();
+    clip.extend_from_slice(&1.5f64.to_le_bytes());
+    clip.extend_from_slice(&4.0f64.to_le_bytes());
+    clip.extend_from_slice(playlist.render("").as_bytes());
+    write("clip_request", "replay-4-segments", &clip)?;
+
     // A short fragmented recording (fragments every ~300 ms), cut mid-fragment, and finalised.
     let packets = demux_tags(&tags);
     let (tracks, _) = tracks_for(&packets[0].config);

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod enhanced;
+pub mod webdriver;
 #[allow(unused_imports)]
 pub use enhanced::enhanced_rtmp_tags;
 

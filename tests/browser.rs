@@ -1,0 +1,107 @@
+//! Headless Chromium (Debian `chromium` + `chromedriver`, required when CI=true) plays what
+//! reelay serves: the live HLS playlist and the replay playlist of a stream being pushed, via
+//! Media Source Extensions over our CMAF segments (tests/pages/mse-player.html), from another
+//! origin (a file:// page, so CORS is exercised).
+
+mod common;
+
+use common::webdriver::Browser;
+use common::*;
+use reelay::client::RtmpClient;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The fixture's codecs: H.264 High 3.0 and AAC-LC.
+const CODECS: &str = "avc1.64001e,mp4a.40.2";
+
+/// Plays `playlist` in the page and returns how far playback advanced in `watch`.
+async fn plays(browser: &Browser, playlist: &str, watch: Duration) -> f64 {
+    let page = format!(
+        "file://{}/tests/pages/mse-player.html?src={}&codecs={}",
+        env!("CARGO_MANIFEST_DIR"),
+        urlencode(playlist),
+        urlencode(CODECS)
+    );
+    browser.goto(&page).await;
+    let started = browser
+        .wait_for("window.playerStartedAt", Duration::from_secs(15))
+        .await;
+    let errors = browser.eval("return window.playerErrors;").await;
+    assert!(
+        started.is_number(),
+        "{playlist} did not start playing: {errors}"
+    );
+    let begin = Instant::now();
+    let first = current_time(browser).await;
+    tokio::time::sleep(watch).await;
+    let advanced = current_time(browser).await - first;
+    let errors = browser.eval("return window.playerErrors;").await;
+    assert_eq!(errors, json!([]), "{playlist}");
+    eprintln!(
+        "{playlist}: currentTime advanced {advanced:.2} s in {:.2} s",
+        begin.elapsed().as_secs_f64()
+    );
+    advanced
+}
+
+async fn current_time(browser: &Browser) -> f64 {
+    browser
+        .eval("return document.getElementById('video').currentTime;")
+        .await
+        .as_f64()
+        .unwrap()
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_the_live_and_the_replay_playlist() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let t = start().await;
+    let (status, body) = t
+        .request(
+            reqwest::Method::POST,
+            "/stream",
+            Some(&t.admin_key),
+            Some(json!({"processing": [{"id": "replay", "duration": null}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let name = streamname(&body);
+    let (tags, _) = looped_fixture(3); // 18 s, pushed in real time
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    let pusher = tokio::spawn(async move {
+        send_tags(&mut publisher, &tags, 1.0).await;
+        publisher
+    });
+    let live_url = t.url(&format!("/live/{name}/index.m3u8"));
+    let advanced = plays(&browser, &live_url, Duration::from_secs(4)).await;
+    assert!(
+        advanced >= 3.0,
+        "live: currentTime advanced only {advanced} s in 4 s"
+    );
+
+    let sessions: Vec<Value> = t.sessions(&id).await;
+    let session = sessions[0]["id"].as_str().unwrap();
+    let replay_url = t.url(&format!("/replay/{name}/{session}/index.m3u8"));
+    let advanced = plays(&browser, &replay_url, Duration::from_secs(3)).await;
+    assert!(
+        advanced >= 2.0,
+        "replay: currentTime advanced only {advanced} s in 3 s"
+    );
+    let publisher = pusher.await.unwrap();
+    publisher.stop_publishing().await.unwrap();
+}
