@@ -37,10 +37,13 @@ pub enum Retention {
 #[derive(Debug)]
 pub struct MediaPlaylist {
     retention: Retention,
-    segments: VecDeque<(SegmentEntry, String)>,
+    /// Each segment with its rendered lines and the number of discontinuity tags before it
+    /// since the session started (what `EXT-X-DISCONTINUITY-SEQUENCE` says when it is first).
+    segments: VecDeque<(SegmentEntry, String, u64)>,
     /// Total duration of the listed segments.
     listed_secs: f64,
-    discontinuity_sequence: u64,
+    /// Discontinuity tags so far, listed or not.
+    discontinuities: u64,
     /// Largest segment duration seen, rounded up; never lowered.
     target_duration: u64,
     ended: bool,
@@ -52,7 +55,7 @@ impl MediaPlaylist {
             retention,
             segments: VecDeque::new(),
             listed_secs: 0.0,
-            discontinuity_sequence: 0,
+            discontinuities: 0,
             target_duration: 1,
             ended: false,
         }
@@ -64,7 +67,7 @@ impl MediaPlaylist {
         let map_changed = self
             .segments
             .back()
-            .is_none_or(|(last, _)| last.init != entry.init);
+            .is_none_or(|(last, _, _)| last.init != entry.init);
         let mut lines = String::new();
         if entry.discontinuity {
             lines.push_str("#EXT-X-DISCONTINUITY\n");
@@ -81,21 +84,19 @@ impl MediaPlaylist {
             .target_duration
             .max(entry.duration_secs.round().max(1.0) as u64);
         self.listed_secs += entry.duration_secs;
-        self.segments.push_back((entry, lines));
+        let before = self.discontinuities;
+        self.discontinuities += u64::from(entry.discontinuity);
+        self.segments.push_back((entry, lines, before));
         let mut removed = Vec::new();
         if let Retention::LastSecs(keep) = self.retention {
-            while let Some((front, _)) = self.segments.front() {
+            while let Some((front, _, _)) = self.segments.front() {
                 if self.segments.len() <= 1 || self.listed_secs - front.duration_secs < keep {
                     break;
                 }
-                let Some((front, _)) = self.segments.pop_front() else {
+                let Some((front, _, _)) = self.segments.pop_front() else {
                     break;
                 };
                 self.listed_secs -= front.duration_secs;
-                // Its discontinuity tag leaves the playlist: players count it from here.
-                if front.discontinuity {
-                    self.discontinuity_sequence += 1;
-                }
                 removed.push(front);
             }
         }
@@ -117,7 +118,7 @@ impl MediaPlaylist {
     }
 
     pub fn segments(&self) -> impl Iterator<Item = &SegmentEntry> {
-        self.segments.iter().map(|(entry, _)| entry)
+        self.segments.iter().map(|(entry, _, _)| entry)
     }
 
     /// The whole playlist; segment and init URIs are prefixed with `prefix` (e.g. the
@@ -130,24 +131,17 @@ impl MediaPlaylist {
     pub fn render_last(&self, count: usize, prefix: &str) -> String {
         let skip = self.segments.len().saturating_sub(count);
         let window = skip > 0 || count != usize::MAX;
+        let listed = self.segments.range(skip..);
         let mut out = String::with_capacity(
-            256 + self
-                .segments
-                .iter()
-                .skip(skip)
-                .map(|(_, l)| l.len() + 2 * prefix.len())
+            256 + listed
+                .clone()
+                .map(|(_, l, _)| l.len() + 2 * prefix.len())
                 .sum::<usize>(),
         );
-        let first = self.segments.get(skip).map(|(entry, _)| entry);
-        let media_sequence = first.map_or(0, |e| e.sequence);
-        // Discontinuity tags before the window's first segment count too.
-        let discontinuities = self.discontinuity_sequence
-            + self
-                .segments
-                .iter()
-                .take(skip)
-                .filter(|(e, _)| e.discontinuity)
-                .count() as u64;
+        let first = self.segments.get(skip);
+        let media_sequence = first.map_or(0, |(e, _, _)| e.sequence);
+        // Discontinuity tags before the first listed segment, removed or outside the window.
+        let discontinuities = first.map_or(0, |(_, _, before)| *before);
         let _ = write!(
             out,
             "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{media_sequence}\n",
@@ -160,13 +154,13 @@ impl MediaPlaylist {
             out.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n");
         }
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
-        if let Some(first) = first {
+        if let Some((first, lines, _)) = first {
             // The first listed segment needs its map even when it did not change there.
-            if !self.segments[skip].1.contains("#EXT-X-MAP") {
+            if !lines.contains("#EXT-X-MAP") {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{prefix}{}\"", first.init);
             }
         }
-        for (_, lines) in self.segments.iter().skip(skip) {
+        for (_, lines, _) in listed {
             if prefix.is_empty() {
                 out.push_str(lines);
             } else {
