@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    call, decodes_cleanly, fixture_tags, free_port, reelay_command, send_tags, wait_healthy,
+    call, call_with, decodes_cleanly, fixture_tags, free_port, reelay_command, send_tags,
+    wait_healthy,
 };
 use reelay::client::RtmpClient;
 use std::path::Path;
@@ -37,7 +38,15 @@ async fn a_recording_survives_sigkill_and_is_listed_after_restart() {
         .trim()
         .to_string();
     let base = format!("http://127.0.0.1:{http_port}");
-    let (status, stream) = call(&http, reqwest::Method::POST, format!("{base}/stream"), &key).await;
+    // Recorded via /rec, and with a replay: both must survive the kill.
+    let (status, stream) = call_with(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/stream"),
+        &key,
+        Some(serde_json::json!({"processing": [{"id": "replay", "duration": null}]})),
+    )
+    .await;
     assert_eq!(status, 201);
     let id = stream["id"].as_str().unwrap().to_string();
     let name = stream["ingest"]["rtmp"]["streamname"]
@@ -104,6 +113,24 @@ async fn a_recording_survives_sigkill_and_is_listed_after_restart() {
     assert!(reader.moov.mvex.is_none());
     assert_eq!(reader.tracks().len(), 2);
     decodes_cleanly(&file);
+
+    // The replay was ended at the restart: its playlist lists what was written, with ENDLIST.
+    let replay = &body["playout"]["replay"][0];
+    assert_eq!(replay["session"], sessions["items"][0]["id"], "{body}");
+    let replay_duration = replay["duration"].as_f64().unwrap();
+    assert!(
+        replay_duration >= pushed - 2.5 && replay_duration <= pushed + 0.1,
+        "replay lists {replay_duration} s of {pushed} s pushed"
+    );
+    let playlist = http
+        .get(replay["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -235,12 +235,22 @@ pub async fn call(
     url: String,
     key: &str,
 ) -> (u16, Value) {
-    let response = http
-        .request(method, url)
-        .header("X-BINTU-APIKEY", key)
-        .send()
-        .await
-        .unwrap();
+    call_with(http, method, url, key, None).await
+}
+
+/// [`call`] with a JSON body.
+pub async fn call_with(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url).header("X-BINTU-APIKEY", key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
