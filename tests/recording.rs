@@ -567,3 +567,57 @@ async fn a_full_disk_stops_the_recording_cleanly_and_live_goes_on() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A session recorded (split by `rec.duration`) but without replay is clipped from its
+/// recording files, across the split, to exactly the asked-for length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_is_cut_from_the_recordings_across_a_split() {
+    let t = start().await;
+    let stream = create_stream_with(&t, json!([{"id": "rec", "duration": 10}])).await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let name = streamname(&stream);
+    let (tags, _) = looped_fixture(4); // 24 s: files of 10, 10 and 4 s
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    send_tags(&mut publisher, &tags, 0.0).await;
+    publisher.stop_publishing().await.unwrap();
+    wait_recordings(&t, &id, 3).await;
+    let session = t.sessions(&id).await[0]["id"].as_str().unwrap().to_string();
+    let (status, asset) = t
+        .request(
+            reqwest::Method::POST,
+            &format!("/stream/{id}/clips"),
+            Some(&t.admin_key),
+            Some(json!({"session": session, "start": 7.5, "end": 13.0})),
+        )
+        .await;
+    assert_eq!(status, 201, "{asset}");
+    let file = download(&t, asset["url"].as_str().unwrap(), t.dir.path()).await;
+    if let Some(probe) = probe(&file) {
+        let duration: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (duration - 5.5).abs() <= 1.0 / 30.0,
+            "clip lasts {duration} s"
+        );
+        assert!((stream_duration(&probe, "video") - 5.5).abs() <= 1.0 / 30.0);
+        assert!((stream_duration(&probe, "audio") - 5.5).abs() <= 1.0 / 30.0);
+    }
+    decodes_cleanly(&file);
+    let (status, body) = t
+        .request(
+            reqwest::Method::POST,
+            &format!("/stream/{id}/clips"),
+            Some(&t.admin_key),
+            Some(json!({"session": session, "start": 20.0, "end": 30.0})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("end")),
+        "{body}"
+    );
+}

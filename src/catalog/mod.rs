@@ -17,7 +17,7 @@ mod streams;
 pub use keys::{authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, Principal, Role};
 pub use recordings::{
     begin_recording, fail_recording, finish_recording, get_recording, list_vod_assets,
-    open_recordings, Recording, VodAsset,
+    open_recordings, session_recordings, Recording, VodAsset,
 };
 pub use replays::{
     begin_replay, finish_replay, get_replay, insert_clip, list_clips, list_replays, open_replays,

@@ -176,3 +176,21 @@ pub fn list_vod_assets(
     }
     Ok(out)
 }
+
+/// A session's finished recordings in order (`rec.duration` splits a session into several).
+pub fn session_recordings(
+    conn: &Connection,
+    session_id: Uuid,
+) -> Result<Vec<Recording>, CatalogError> {
+    let sql = format!(
+        "SELECT {RECORDING_COLUMNS} FROM recordings WHERE session_id = ?1 AND state = 'done'
+         ORDER BY seq"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params![session_id.to_string()])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(recording_from_row(row)?);
+    }
+    Ok(out)
+}

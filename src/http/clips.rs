@@ -1,11 +1,13 @@
 //! Clip & share: `POST /stream/{id}/clips` cuts an MP4 of `start..end` seconds of a session
-//! from its replay segments (no re-encoding; see `hls::clip`), and `/clips/...` serves it.
+//! from its replay segments (`hls::clip`), or, for a session without replay, from its
+//! recordings (`mux::cut`), never re-encoding; `/clips/...` serves it.
 
 use super::files::{safe_relative, serve_file};
 use super::streams::{clip_json, load, parse_body};
 use super::{ApiError, AppState, Auth};
 use crate::catalog::{self, Clip, Role};
 use crate::hls::clip::{parse_playlist, plan_clip, ClipPlan};
+use crate::mux::cut::{cut, CutError};
 use crate::mux::finalize::finalize_window;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -39,15 +41,20 @@ fn write_clip(
     let mut file = std::io::Cursor::new(bytes);
     let done = finalize_window(&mut file, Some(plan.window))
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    write_bytes(path, file.get_ref())?;
+    Ok((done.size_bytes, done.duration_secs))
+}
+
+/// Writes a clip file through a temporary file and a rename, synced.
+fn write_bytes(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
     let temp = path.with_extension("tmp");
     let mut out = std::fs::File::create(&temp)?;
-    out.write_all(file.get_ref())?;
+    out.write_all(bytes)?;
     out.sync_all()?;
-    std::fs::rename(&temp, path)?;
-    Ok((done.size_bytes, done.duration_secs))
+    std::fs::rename(&temp, path)
 }
 
 /// `POST /stream/{id}/clips`
@@ -66,41 +73,85 @@ pub async fn create(
         .catalog
         .call(move |conn| catalog::get_replay(conn, session_id))
         .await?
-        .filter(|r| r.stream_id == stream.id)
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "session",
-                "no replay for this session of this stream (clips need replay processing on for the session)",
-            )
-        })?;
-    let dir = state.data_dir.join(&replay.path);
-    let playlist = tokio::fs::read_to_string(dir.join("index.m3u8"))
-        .await
-        .map_err(|_| ApiError::invalid("session", "the replay holds no media yet"))?;
-    let segments = parse_playlist(&playlist, replay.origin.as_deref()).map_err(|e| {
-        tracing::error!(replay = %replay.path, error = %e, "unreadable replay playlist");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the replay playlist is unreadable",
-        )
-    })?;
-    let plan = plan_clip(&segments, request.start, request.end)
-        .map_err(|e| ApiError::invalid(e.field, e.message))?;
+        .filter(|r| r.stream_id == stream.id);
     let clip_id = Uuid::new_v4();
     let relative = format!("clips/{}/{clip_id}.mp4", stream.streamname);
     let path = state.data_dir.join(&relative);
-    let (size, duration) = tokio::task::spawn_blocking(move || write_clip(&dir, &plan, &path))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| {
-            // Segments of a sliding window can leave between planning and reading.
-            tracing::warn!(error = %e, "clip could not be written");
-            ApiError::invalid(
-                "start",
-                format!("the replay no longer holds that range: {e}"),
-            )
-        })?;
+    let (start, end) = (request.start, request.end);
+    let written = match replay {
+        Some(replay) => {
+            let dir = state.data_dir.join(&replay.path);
+            let playlist = tokio::fs::read_to_string(dir.join("index.m3u8"))
+                .await
+                .map_err(|_| ApiError::invalid("session", "the replay holds no media yet"))?;
+            let segments = parse_playlist(&playlist, replay.origin.as_deref()).map_err(|e| {
+                tracing::error!(replay = %replay.path, error = %e, "unreadable replay playlist");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the replay playlist is unreadable",
+                )
+            })?;
+            let plan = plan_clip(&segments, start, end)
+                .map_err(|e| ApiError::invalid(e.field, e.message))?;
+            tokio::task::spawn_blocking(move || write_clip(&dir, &plan, &path))
+                .await
+                .map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                })?
+                .map_err(|e| {
+                    // Segments of a sliding window can leave between planning and reading.
+                    tracing::warn!(error = %e, "clip could not be written");
+                    ApiError::invalid(
+                        "start",
+                        format!("the replay no longer holds that range: {e}"),
+                    )
+                })?
+        }
+        None => {
+            // No replay: cut from the session's recordings, if it was recorded.
+            let stream_id = stream.id;
+            let recordings = state
+                .catalog
+                .call(move |conn| catalog::session_recordings(conn, session_id))
+                .await?;
+            if recordings.is_empty() || recordings.iter().any(|r| r.stream_id != stream_id) {
+                return Err(ApiError::invalid(
+                    "session",
+                    "no replay or recording for this session of this stream (clips need replay processing or recording on for the session)",
+                ));
+            }
+            let files: Vec<std::path::PathBuf> = recordings
+                .iter()
+                .map(|r| state.data_dir.join(&r.path))
+                .collect();
+            tokio::task::spawn_blocking(move || {
+                let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+                let (bytes, duration) = cut(&paths, start, end)?;
+                write_bytes(&path, &bytes).map_err(|e| CutError::Read {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                Ok::<_, CutError>((bytes.len() as u64, duration))
+            })
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?
+            .map_err(|e| match e {
+                CutError::Refused { field, message } => ApiError::invalid(field, message),
+                CutError::Read { .. } => {
+                    tracing::error!(error = %e, "clip from recordings failed");
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "cannot read the recording",
+                    )
+                }
+            })?
+        }
+    };
+    let (size, duration) = written;
     let clip = Clip {
         id: clip_id,
         stream_id: stream.id,

@@ -502,6 +502,14 @@ fn build_moov(
     Ok(moov)
 }
 
+/// The `moov` of a finalised file (for reading a recording back, e.g. to cut a clip).
+pub fn final_moov<F: RecordingFile>(file: &mut F) -> Result<Moov, FinalizeError> {
+    scan(file)?
+        .final_moov
+        .map(|(_, moov)| moov)
+        .ok_or(FinalizeError::Empty("not a finalised file"))
+}
+
 /// Samples a regular `moov` lists, over all tracks.
 pub fn sample_count(moov: &Moov) -> u64 {
     moov.trak

@@ -10,10 +10,15 @@
 //!   where it is, `moof`s and the fragmented `moov` become `free`, a complete `moov` is
 //!   appended. The same code cuts a crashed recording at its last complete fragment.
 //!
+//! - [`samples`] and [`cut`]: a finalised file read back into samples, and clips cut from
+//!   recordings.
+//!
 //! Not here: files, fsync and the catalog (`sinks::recorder`).
 
+pub mod cut;
 pub mod finalize;
 pub mod fragment;
+pub mod samples;
 #[cfg(test)]
 mod tests;
 pub mod track;
