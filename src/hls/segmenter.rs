@@ -78,12 +78,6 @@ pub struct Segmenter {
     discontinuity_next: bool,
 }
 
-fn same_tracks(a: &CodecConfig, b: &CodecConfig) -> bool {
-    let video = |c: &CodecConfig| c.video.as_ref().map(|v| v.record.clone());
-    let audio = |c: &CodecConfig| c.audio.as_ref().map(|a| a.record.clone());
-    video(a) == video(b) && audio(a) == audio(b)
-}
-
 impl Segmenter {
     pub fn new(settings: SegmenterSettings) -> Self {
         Segmenter {
@@ -111,7 +105,7 @@ impl Segmenter {
             if Arc::ptr_eq(&current.config, &packet.config) {
                 return false;
             }
-            let changed = !same_tracks(&current.config, &packet.config);
+            let changed = !current.config.same_tracks(&packet.config);
             if !changed {
                 current.config = packet.config.clone();
             }

@@ -158,6 +158,16 @@ pub struct CodecConfig {
     pub metadata: Option<Bytes>,
 }
 
+impl CodecConfig {
+    /// Whether `other` has the same codec records: a muxer can keep its sample entries (a new
+    /// generation may only carry new metadata or repeat a sequence header).
+    pub fn same_tracks(&self, other: &CodecConfig) -> bool {
+        let video = |c: &CodecConfig| c.video.as_ref().map(|v| v.record.clone());
+        let audio = |c: &CodecConfig| c.audio.as_ref().map(|a| a.record.clone());
+        video(self) == video(other) && audio(self) == audio(other)
+    }
+}
+
 /// One access unit. The hub shares it as `Arc<Packet>`: one allocation per packet, one
 /// reference count per reader.
 #[derive(Debug, Clone)]

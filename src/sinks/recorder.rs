@@ -109,12 +109,6 @@ struct OpenFile {
     has_video: bool,
 }
 
-fn same_tracks(a: &CodecConfig, b: &CodecConfig) -> bool {
-    let video = |c: &CodecConfig| c.video.as_ref().map(|v| v.record.clone());
-    let audio = |c: &CodecConfig| c.audio.as_ref().map(|a| a.record.clone());
-    video(a) == video(b) && audio(a) == audio(b)
-}
-
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
 ) -> Result<T, WriteError> {
@@ -290,7 +284,7 @@ impl Recorder {
                 // A new generation (metadata, or a repeated sequence header) with the same
                 // codec records keeps the file; remember it so the next packets compare by
                 // pointer again.
-                changed = !same_tracks(&file.config, &packet.config);
+                changed = !file.config.same_tracks(&packet.config);
                 if !changed {
                     file.config = packet.config.clone();
                 }
