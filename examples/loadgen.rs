@@ -14,6 +14,8 @@
 //! `--speed 30` pushes at 30× real time (media time = wall time × speed) and `--report-every 10`
 //! prints the server's resident memory every 10 s with the media time pushed so far: with
 //! `--app rec --streams 1` that shows whether a long recording's memory stays flat.
+//! `--processing '[{"id":"replay","duration":null}]'` creates the streams with that
+//! processing list (reelay only), e.g. to measure the replay's cost per stream.
 //!
 //! A player "keeps up" when it stays connected and receives at least 90 % of the bytes the
 //! publisher sent during the measurement window. Players count bytes without parsing them, so
@@ -43,6 +45,8 @@ struct Args {
     speed: f64,
     /// Print the server's RSS this often (seconds), 0 = never.
     report_every: u64,
+    /// The streams' `processing` list (JSON), e.g. `[{"id":"replay","duration":null}]`.
+    processing: serde_json::Value,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -59,6 +63,7 @@ fn parse_args() -> anyhow::Result<Args> {
         file: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/obs-like.flv").into(),
         speed: 1.0,
         report_every: 0,
+        processing: serde_json::json!([]),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,6 +81,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--file" => args.file = value()?,
             "--speed" => args.speed = value()?.parse()?,
             "--report-every" => args.report_every = value()?.parse()?,
+            "--processing" => args.processing = serde_json::from_str(&value()?)?,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -100,11 +106,15 @@ fn proc_usage(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((utime + stime, rss_kib))
 }
 
-async fn create_stream(api: &str, key: &str) -> anyhow::Result<String> {
+async fn create_stream(
+    api: &str,
+    key: &str,
+    processing: &serde_json::Value,
+) -> anyhow::Result<String> {
     let resp: serde_json::Value = reqwest::Client::new()
         .post(format!("{api}/stream"))
         .header("X-BINTU-APIKEY", key)
-        .json(&serde_json::json!({}))
+        .json(&serde_json::json!({ "processing": processing }))
         .send()
         .await?
         .error_for_status()?
@@ -192,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
     let mut names = Vec::new();
     for i in 0..args.streams {
         names.push(match (&args.api, &args.key) {
-            (Some(api), Some(key)) => create_stream(api, key).await?,
+            (Some(api), Some(key)) => create_stream(api, key, &args.processing).await?,
             _ => format!("load{i}"),
         });
     }

@@ -102,6 +102,7 @@ async fn chromium_plays_the_live_and_the_replay_playlist() {
         advanced >= 2.0,
         "replay: currentTime advanced only {advanced} s in 3 s"
     );
+    browser.quit().await;
     let publisher = pusher.await.unwrap();
     publisher.stop_publishing().await.unwrap();
 }

@@ -6,23 +6,25 @@ mod common;
 
 use common::{
     call, call_with, decodes_cleanly, fixture_tags, free_port, reelay_command, send_tags,
-    wait_healthy,
+    wait_healthy, KillOnDrop,
 };
 use reelay::client::RtmpClient;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-fn spawn_server(data: &Path, http: u16, rtmp: u16) -> Child {
-    reelay_command()
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .args(["--http-addr", &format!("127.0.0.1:{http}")])
-        .args(["--rtmp-addr", &format!("127.0.0.1:{rtmp}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_server(data: &Path, http: u16, rtmp: u16) -> KillOnDrop {
+    KillOnDrop(
+        reelay_command()
+            .args(["serve", "--data-dir"])
+            .arg(data)
+            .args(["--http-addr", &format!("127.0.0.1:{http}")])
+            .args(["--rtmp-addr", &format!("127.0.0.1:{rtmp}")])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,8 +64,7 @@ async fn a_recording_survives_sigkill_and_is_listed_after_restart() {
     publisher.publish(&name).await.unwrap();
     send_tags(&mut publisher, &tags[..cut], 1.0).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.kill(); // SIGKILL
     drop(publisher);
 
     let mut server = spawn_server(&data, http_port, rtmp_port);
@@ -131,6 +132,5 @@ async fn a_recording_survives_sigkill_and_is_listed_after_restart() {
         .await
         .unwrap();
     assert!(playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

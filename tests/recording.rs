@@ -435,19 +435,21 @@ async fn a_full_disk_stops_the_recording_cleanly_and_live_goes_on() {
     let (http_port, rtmp_port) = (free_port(), free_port());
     let script = "mount -t tmpfs -o size=3m tmpfs \"$0\" && exec \"$1\" serve --data-dir \"$0\" \
                   --http-addr \"127.0.0.1:$2\" --rtmp-addr \"127.0.0.1:$3\"";
-    let mut server = std::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
-        .arg(&data)
-        .arg(env!("CARGO_BIN_EXE_reelay"))
-        .args([http_port.to_string(), rtmp_port.to_string()])
-        .env("REELAY_RECORDING_DISK_RESERVE_MB", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut server = KillOnDrop(
+        std::process::Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
+            .arg(&data)
+            .arg(env!("CARGO_BIN_EXE_reelay"))
+            .args([http_port.to_string(), rtmp_port.to_string()])
+            .env("REELAY_RECORDING_DISK_RESERVE_MB", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     // The admin key file is on the private tmpfs; the first-start banner prints it.
-    let stdout = server.stdout.take().unwrap();
+    let stdout = server.0.stdout.take().unwrap();
     let key = std::thread::spawn(move || {
         use std::io::BufRead;
         std::io::BufReader::new(stdout)
@@ -564,8 +566,7 @@ async fn a_full_disk_stops_the_recording_cleanly_and_live_goes_on() {
         assert!((probed - duration).abs() < 0.2, "{probed} vs {duration}");
     }
     decodes_cleanly(&file);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }
 
 /// A session recorded (split by `rec.duration`) but without replay is clipped from its

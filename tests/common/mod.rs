@@ -308,3 +308,20 @@ pub fn looped_fixture(times: u32) -> (Vec<FlvTag>, f64) {
     let span = f64::from(video.last().unwrap() - video.first().unwrap()) / 1000.0;
     (out, span + frame)
 }
+
+/// A child process killed when dropped, so a failed assertion does not leave it running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -2,6 +2,7 @@
 //! through `chromedriver`: start, open a URL, run a script, quit.
 
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,8 +20,10 @@ impl Browser {
         let chromedriver = super::tool("chromedriver")?;
         let chromium = super::tool("chromium")?;
         let port = super::free_port();
+        // Its own process group, so ending the group also ends the browser it starts.
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -76,6 +79,12 @@ impl Browser {
         response["value"].clone()
     }
 
+    /// Ends the browser session (closes Chromium).
+    pub async fn quit(&self) {
+        let url = format!("{}/session/{}", self.base, self.session);
+        let _ = self.http.delete(url).send().await;
+    }
+
     pub async fn goto(&self, url: &str) {
         self.command("url", json!({ "url": url })).await;
     }
@@ -101,7 +110,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Ending chromedriver ends its browser too.
+        // Also after a failed assertion: end chromedriver's whole process group (the browser
+        // and its helpers), then reap chromedriver.
+        let _ = Command::new("kill")
+            .args(["-TERM", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
