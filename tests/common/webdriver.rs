@@ -2,7 +2,6 @@
 //! through `chromedriver`: start, open a URL, run a script, quit.
 
 use serde_json::{json, Value};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ pub struct Browser {
     http: reqwest::Client,
     base: String,
     session: String,
+    profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -20,10 +20,8 @@ impl Browser {
         let chromedriver = super::tool("chromedriver")?;
         let chromium = super::tool("chromium")?;
         let port = super::free_port();
-        // Its own process group, so ending the group also ends the browser it starts.
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
-            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -35,12 +33,15 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // Our own profile folder: it names this browser's processes for cleaning up.
+        let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"],
+                         "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
+                         format!("--user-data-dir={}", profile.path().display())],
             },
         }}});
         let response: Value = http
@@ -61,6 +62,7 @@ impl Browser {
             http,
             base,
             session,
+            profile,
         })
     }
 
@@ -110,10 +112,10 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Also after a failed assertion: end chromedriver's whole process group (the browser
-        // and its helpers), then reap chromedriver.
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.driver.id())])
+        // Also after a failed assertion: end the browser's processes (named by our profile
+        // folder; chromedriver does not end them when it is killed), then chromedriver.
+        let _ = Command::new("pkill")
+            .args(["-f", &self.profile.path().display().to_string()])
             .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
