@@ -27,6 +27,7 @@ pub mod hub;
 pub mod media;
 pub mod metrics;
 pub mod mux;
+pub mod picture;
 pub mod processing;
 pub mod rtmp;
 pub mod server;

@@ -32,6 +32,38 @@ pub struct AvcConfig {
     pub pps: Vec<Vec<u8>>,
     pub width: u32,
     pub height: u32,
+    /// How to turn the decoded YUV into RGB (from the SPS's VUI).
+    pub color: ColorInfo,
+}
+
+/// The colour signal description of an SPS (H.264 Annex E), for YUV → RGB conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColorInfo {
+    /// `matrix_coefficients`: 1 = BT.709, 5/6 = BT.601, 2 = unspecified, …
+    pub matrix_coefficients: u8,
+    /// `video_full_range_flag`: 0..255 instead of 16..235.
+    pub full_range: bool,
+}
+
+impl ColorInfo {
+    /// Whether to use BT.709 (else BT.601): as signalled, or by picture size when the
+    /// stream does not say (the usual convention: HD is BT.709).
+    pub fn is_bt709(&self, height: u32) -> bool {
+        match self.matrix_coefficients {
+            1 => true,
+            5 | 6 => false,
+            _ => height > 576,
+        }
+    }
+}
+
+impl Default for ColorInfo {
+    fn default() -> Self {
+        ColorInfo {
+            matrix_coefficients: 2,
+            full_range: false,
+        }
+    }
 }
 
 impl AvcConfig {
@@ -73,7 +105,7 @@ impl AvcConfig {
         pos += 1;
         let pps = read_units(usize::from(pps_count), &mut pos)?;
         let first_sps = sps.first().ok_or(AvcError::NoSps)?;
-        let (width, height) = sps_picture_size(first_sps)?;
+        let (width, height, color) = sps_info(first_sps)?;
         Ok(AvcConfig {
             profile_idc,
             profile_compatibility,
@@ -83,6 +115,7 @@ impl AvcConfig {
             pps,
             width,
             height,
+            color,
         })
     }
 
@@ -121,6 +154,38 @@ fn skip_scaling_list(reader: &mut BitReader, size: u32) -> Result<(), AvcError> 
 
 /// Reads the displayed picture size (after cropping) from an SPS NAL unit.
 pub fn sps_picture_size(sps_nal: &[u8]) -> Result<(u32, u32), AvcError> {
+    sps_info(sps_nal).map(|(width, height, _)| (width, height))
+}
+
+/// The VUI's colour description; a VUI that ends early leaves the defaults (the picture
+/// size, read before it, is what the SPS must give).
+fn read_color(r: &mut BitReader) -> ColorInfo {
+    let mut color = ColorInfo::default();
+    let _ = (|| -> Result<(), BitsError> {
+        if !r.flag()? {
+            return Ok(()); // no VUI
+        }
+        if r.flag()? && r.bits(8)? == 255 {
+            r.skip(32)?; // sar_width, sar_height
+        }
+        if r.flag()? {
+            r.bit()?; // overscan_appropriate_flag
+        }
+        if r.flag()? {
+            r.bits(3)?; // video_format
+            color.full_range = r.flag()?;
+            if r.flag()? {
+                r.bits(16)?; // colour_primaries, transfer_characteristics
+                color.matrix_coefficients = r.bits(8)? as u8;
+            }
+        }
+        Ok(())
+    })();
+    color
+}
+
+/// Picture size and colour description of an SPS NAL unit.
+pub fn sps_info(sps_nal: &[u8]) -> Result<(u32, u32, ColorInfo), AvcError> {
     if sps_nal.first().map(|b| b & 0x1f) != Some(7) {
         return Err(AvcError::BadSps("not an SPS NAL unit"));
     }
@@ -200,7 +265,7 @@ pub fn sps_picture_size(sps_nal: &[u8]) -> Result<(u32, u32), AvcError> {
     if width == 0 || height == 0 || width > 16384 || height > 16384 {
         return Err(AvcError::BadSps("picture size out of range"));
     }
-    Ok((width as u32, height as u32))
+    Ok((width as u32, height as u32, read_color(&mut r)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,17 @@
+//! Pictures from the stream: H.264 keyframes decoded in-process (OpenH264), converted to RGB
+//! with the stream's colour matrix, encoded as JPEG. The building blocks of thumbnails and
+//! motion clips.
+//!
+//! - [`annexb`]: AVCC → Annex B for the decoder (pure, bounds-checked);
+//! - [`decode`]: a stream's OpenH264 decoder, giving I420 pictures;
+//! - [`convert`]: I420 → RGB (BT.709/BT.601, limited/full range) and JPEG.
+//!
+//! Not here: when pictures are taken, the decode pool, files (`sinks`).
+
+pub mod annexb;
+pub mod convert;
+pub mod decode;
+#[cfg(test)]
+mod tests;
+
+pub use decode::{Picture, StreamDecoder};
