@@ -7,10 +7,12 @@ use crate::config::{Config, PublicUrls};
 use crate::http::{self, AppState};
 use crate::hub::{Hubs, RingLimits};
 use crate::metrics::Metrics;
+use crate::picture::pool::DecodePool;
 use crate::rtmp::{self, RtmpContext};
 use crate::sinks::hls::{HlsContext, HlsOutputs};
 use crate::sinks::recorder::{self, RecorderContext};
 use crate::sinks::reserve::DiskReserve;
+use crate::sinks::thumbs::PictureContext;
 use crate::status::StatusBoard;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error("cannot start the decode threads")]
+    Threads(#[source] std::io::Error),
 }
 
 /// The catalog file inside a data folder.
@@ -159,6 +163,15 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         status: status.clone(),
         idle_stop: std::time::Duration::from_secs(30),
     };
+    // Decoding runs on its own threads, at most half the cores (ingest keeps the rest).
+    let decode_threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .max(1);
+    let pictures = PictureContext {
+        data_dir: data_dir.clone(),
+        pool: DecodePool::new(decode_threads, 64).map_err(StartError::Threads)?,
+        status: status.clone(),
+    };
     let ctx = Arc::new(RtmpContext {
         catalog: catalog.clone(),
         hubs: hubs.clone(),
@@ -176,6 +189,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             reserve,
         },
         hls: hls.clone(),
+        pictures,
         lingering: Default::default(),
         tasks: tasks.clone(),
     });

@@ -70,3 +70,71 @@ fn a_keyframe_decodes_in_process_to_ffmpegs_picture() {
     assert!(raw > 40.0, "conversion PSNR {raw:.1} dB");
     assert!(compressed > 35.0, "JPEG PSNR {compressed:.1} dB");
 }
+
+/// A stream with `thumbs` gets its first thumbnail at the first keyframe: served at the
+/// stable URL (short caching) and in the history, listed under `playout.thumbnails`, decoding
+/// to the stream's size; the status reports the success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbnails_are_taken_at_the_first_keyframe_and_listed() {
+    use reelay::client::RtmpClient;
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+    let t = start().await;
+    let (status, stream) = t
+        .request(
+            reqwest::Method::POST,
+            "/stream",
+            Some(&t.admin_key),
+            Some(json!({"processing": [{"id": "thumbs", "interval": 10}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{stream}");
+    let id = stream["id"].as_str().unwrap().to_string();
+    let name = streamname(&stream);
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    let tags = fixture_tags();
+    let pusher = tokio::spawn(async move {
+        send_tags(&mut publisher, &tags, 1.0).await;
+        publisher
+    });
+    let url = t.url(&format!("/thumbnails/{name}.jpg"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        let response = t.http.get(&url).send().await.unwrap();
+        if response.status() == 200 {
+            break response;
+        }
+        assert!(Instant::now() < deadline, "no thumbnail at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    assert_eq!(response.headers()["cache-control"], "public, max-age=5");
+    let bytes = response.bytes().await.unwrap();
+    let mut reader = jpeg_decoder::Decoder::new(bytes.as_ref());
+    reader.decode().unwrap();
+    let info = reader.info().unwrap();
+    assert_eq!((info.width, info.height), (640, 360));
+
+    let (_, body) = t.get(&format!("/stream/{id}")).await;
+    let listed = &body["playout"]["thumbnails"][0];
+    assert_eq!(listed["url"], url.as_str(), "{body}");
+    assert_eq!(listed["type"], "image");
+    let history = listed["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{body}");
+    let old = t
+        .http
+        .get(history[0].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 200);
+    assert!(old.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    let status = &body["playout"]["rtmp"][0]["status"]["thumbs"];
+    assert_eq!(status["state"], "active", "{body}");
+    assert!(status["last_success"].is_string());
+    pusher.await.unwrap().stop_publishing().await.unwrap();
+}

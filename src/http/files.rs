@@ -84,6 +84,40 @@ pub async fn vod(
     .await
 }
 
+/// `GET`/`HEAD /thumbnails/{file}`: a stream's latest thumbnail, `<streamname>.jpg`
+/// (short cache lifetime: it changes every interval).
+pub async fn latest_thumbnail(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    if !safe_relative(&file) || !file.ends_with(".jpg") {
+        return Err(ApiError::not_found("thumbnail"));
+    }
+    let full = state.data_dir.join("thumbnails").join(&file);
+    serve_file(&full, &method, &headers, "image/jpeg", "public, max-age=5").await
+}
+
+/// `GET`/`HEAD /thumbnails/{streamname}/{file}`: a history picture (never changes).
+pub async fn thumbnail_history(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path((streamname, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    if !safe_relative(&streamname) || !safe_relative(&file) || !file.ends_with(".jpg") {
+        return Err(ApiError::not_found("thumbnail"));
+    }
+    let full = state
+        .data_dir
+        .join("thumbnails")
+        .join(&streamname)
+        .join(&file);
+    let immutable = "public, max-age=31536000, immutable";
+    serve_file(&full, &method, &headers, "image/jpeg", immutable).await
+}
+
 /// Serves one file with ranges, `ETag`/`Last-Modified` and conditional requests; 404 when it
 /// is missing or not a regular file. The caller has checked that `full` is inside the data
 /// folder.

@@ -138,6 +138,11 @@ fn media_routes() -> Router<AppState> {
             get(hls::replay_file),
         )
         .route("/clips/{streamname}/{file}", get(clips::serve))
+        .route("/thumbnails/{file}", get(files::latest_thumbnail))
+        .route(
+            "/thumbnails/{streamname}/{file}",
+            get(files::thumbnail_history),
+        )
         .layer(cors)
 }
 

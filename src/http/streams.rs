@@ -99,12 +99,49 @@ pub fn clip_json(state: &AppState, stream: &Stream, clip: &Clip) -> Value {
     })
 }
 
+/// The latest thumbnail with its history (newest first, at most `limit`), in the SPEC shape
+/// (`playout.thumbnails`); empty before the first one.
+async fn thumbnails_json(state: &AppState, stream: &Stream, limit: usize) -> Vec<Value> {
+    let (folder, stable) =
+        crate::sinks::thumbs::thumbnail_paths(&state.data_dir, &stream.streamname);
+    let listed = tokio::task::spawn_blocking(move || {
+        let modified = std::fs::metadata(&stable).and_then(|m| m.modified()).ok()?;
+        let mut history: Vec<String> = std::fs::read_dir(&folder)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|name| name.ends_with(".jpg"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        history.sort_unstable_by(|a, b| b.cmp(a));
+        history.truncate(limit);
+        Some((modified, history))
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some((modified, history)) = listed else {
+        return Vec::new();
+    };
+    let base = format!("{}/thumbnails/{}", state.urls.http, stream.streamname);
+    vec![json!({
+        "url": format!("{base}.jpg"),
+        "type": "image",
+        "streamId": stream.id,
+        "streamname": stream.streamname,
+        "updated_at": catalog::format_rfc3339(modified.into()),
+        "history": history.iter().map(|name| format!("{base}/{name}")).collect::<Vec<_>>(),
+    })]
+}
+
 /// A stream's listed assets, newest first.
 #[derive(Default)]
 pub struct Assets {
     pub web: Vec<Value>,
     pub replay: Vec<Value>,
     pub clips: Vec<Value>,
+    pub thumbnails: Vec<Value>,
 }
 
 /// The stream with its newest `asset_limit` assets of each kind.
@@ -131,6 +168,7 @@ async fn stream_with_assets(
             .map(|r| replay_json(state, stream, r))
             .collect(),
         clips: clips.iter().map(|c| clip_json(state, stream, c)).collect(),
+        thumbnails: thumbnails_json(state, stream, asset_limit).await,
     };
     Ok(stream_json(state, stream, assets))
 }
@@ -162,7 +200,7 @@ pub fn stream_json(state: &AppState, stream: &Stream, assets: Assets) -> Value {
                 "streamId": stream.id,
             }],
             "web": assets.web,
-            "thumbnails": [],
+            "thumbnails": assets.thumbnails,
             "replay": assets.replay,
             "motionclip": [],
             "clips": assets.clips,

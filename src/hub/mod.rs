@@ -109,6 +109,13 @@ impl StreamHub {
         self.lock().config.clone()
     }
 
+    /// The newest random access point held (for a snapshot) and whether the stream ended.
+    /// Cheap: no reader is registered and nothing is copied but one `Arc`.
+    pub fn newest_keyframe(&self) -> (Option<Arc<Packet>>, bool) {
+        let ring = self.lock();
+        (ring.newest_keyframe(), ring.ended)
+    }
+
     /// Number of packets and bytes held, for metrics and tests.
     pub fn ring_usage(&self) -> (usize, usize) {
         let ring = self.lock();

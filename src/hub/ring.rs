@@ -102,6 +102,14 @@ impl Ring {
             .map(|m| m.dts_ms)
     }
 
+    /// The newest keyframe (video; any packet of an audio-only stream).
+    pub fn newest_keyframe(&self) -> Option<Arc<Packet>> {
+        self.keyframes
+            .back()
+            .and_then(|&seq| self.get(seq))
+            .cloned()
+    }
+
     pub fn start_position(&self) -> u64 {
         self.keyframes.back().copied().unwrap_or(self.base_seq)
     }

@@ -4,13 +4,15 @@
 //!
 //! - [`annexb`]: AVCC → Annex B for the decoder (pure, bounds-checked);
 //! - [`decode`]: a stream's OpenH264 decoder, giving I420 pictures;
-//! - [`convert`]: I420 → RGB (BT.709/BT.601, limited/full range) and JPEG.
+//! - [`convert`]: I420 → RGB (BT.709/BT.601, limited/full range) and JPEG;
+//! - [`pool`]: the decode threads behind a bounded queue.
 //!
 //! Not here: when pictures are taken, the decode pool, files (`sinks`).
 
 pub mod annexb;
 pub mod convert;
 pub mod decode;
+pub mod pool;
 #[cfg(test)]
 mod tests;
 

@@ -14,6 +14,7 @@ use crate::hls::Retention;
 use crate::hub::Publisher;
 use crate::sinks::hls::{self, HlsPlan};
 use crate::sinks::recorder::{self, RecordingPlan};
+use crate::sinks::thumbs;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -130,8 +131,8 @@ pub(super) async fn start_sinks(
             .and_then(|entries| entries.iter().find(|e| e["id"] == id))
             .cloned()
     };
-    let (rec_entry, replay_entry) = (entry("rec"), entry("replay"));
-    if app != "rec" && rec_entry.is_none() && replay_entry.is_none() {
+    let (rec_entry, replay_entry, thumbs_entry) = (entry("rec"), entry("replay"), entry("thumbs"));
+    if app != "rec" && rec_entry.is_none() && replay_entry.is_none() && thumbs_entry.is_none() {
         return;
     }
     let org_hash = stream.org_hash.clone();
@@ -151,7 +152,8 @@ pub(super) async fn start_sinks(
     if app == "rec" && !vod {
         tracing::info!(stream = %stream.streamname, "rec ingest without the vod package: behaves as live");
     }
-    if (rec_entry.is_some() || replay_entry.is_some()) && !live_processing {
+    if (rec_entry.is_some() || replay_entry.is_some() || thumbs_entry.is_some()) && !live_processing
+    {
         tracing::info!(stream = %stream.streamname, "processing settings are inert: the organisation has no live_processing package");
     }
     if (app == "rec" && vod) || (rec_entry.is_some() && live_processing) {
@@ -162,6 +164,16 @@ pub(super) async fn start_sinks(
         };
         ctx.tasks
             .spawn(recorder::start(ctx.recorder.clone(), publisher.hub(), plan));
+    }
+    if let (Some(thumbs), true) = (thumbs_entry, live_processing) {
+        let interval = thumbs["interval"].as_u64().unwrap_or(10).clamp(10, 3600);
+        ctx.tasks.spawn(thumbs::run(
+            ctx.pictures.clone(),
+            publisher.hub().clone(),
+            stream.id,
+            stream.streamname.clone(),
+            std::time::Duration::from_secs(interval),
+        ));
     }
     if let (Some(replay), true) = (replay_entry, live_processing) {
         let retention = match replay["duration"].as_u64() {
