@@ -119,6 +119,19 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    // The fixture's sequence header and first keyframe, as the h264_decode target splits them.
+    if let (Some(header), Some(key)) = (
+        tags.iter().find(|t| t.tag_type == 9 && t.body[1] == 0),
+        tags.iter().find(|t| t.tag_type == 9 && t.body[1] == 1 && t.body[0] >> 4 == 1),
+    ) {
+        let record = &header.body[5..];
+        if record.len() < 256 {
+            let mut seed = vec![record.len() as u8];
+            seed.extend_from_slice(record);
+            seed.extend_from_slice(&key.body[5..]);
+            write("h264_decode", "x264-keyframe", &seed)?;
+        }
+    }
     if let Some(audio) = tags.iter().find(|t| t.tag_type == 8 && t.body[1] == 0) {
         write("aac_config", "lc-48k-stereo", &audio.body[2..])?;
     }
