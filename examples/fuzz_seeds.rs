@@ -122,7 +122,8 @@ fn main() -> anyhow::Result<()> {
     // The fixture's sequence header and first keyframe, as the h264_decode target splits them.
     if let (Some(header), Some(key)) = (
         tags.iter().find(|t| t.tag_type == 9 && t.body[1] == 0),
-        tags.iter().find(|t| t.tag_type == 9 && t.body[1] == 1 && t.body[0] >> 4 == 1),
+        tags.iter()
+            .find(|t| t.tag_type == 9 && t.body[1] == 1 && t.body[0] >> 4 == 1),
     ) {
         let record = &header.body[5..];
         if record.len() < 256 {
