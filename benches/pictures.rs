@@ -22,7 +22,10 @@ fn keyframe(name: &str) -> Packet {
 fn thumbnails(c: &mut Criterion) {
     let mut group = c.benchmark_group("thumbnail");
     group.sample_size(30);
-    for (label, file) in [("720p", "keyframe-720p.flv"), ("1080p", "keyframe-1080p.flv")] {
+    for (label, file) in [
+        ("720p", "keyframe-720p.flv"),
+        ("1080p", "keyframe-1080p.flv"),
+    ] {
         let key = keyframe(file);
         let avc = key
             .config
