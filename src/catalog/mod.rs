@@ -87,6 +87,28 @@ impl Catalog {
     }
 }
 
+/// Every row `sql` selects, each turned into a value by `from_row` (which refuses corrupt
+/// data with an error rather than a panic).
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    from_row: impl Fn(&rusqlite::Row<'_>) -> Result<T, CatalogError>,
+) -> Result<Vec<T>, CatalogError> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(from_row(row)?);
+    }
+    Ok(out)
+}
+
+/// A stored id, or `Corrupt` naming what it was.
+fn parse_uuid(text: &str, what: &str) -> Result<uuid::Uuid, CatalogError> {
+    uuid::Uuid::parse_str(text).map_err(|_| CatalogError::Corrupt(what.into()))
+}
+
 /// Current time as RFC 3339 UTC with millisecond precision (fixed width, so it sorts as text).
 pub fn now_rfc3339() -> String {
     format_rfc3339(time::OffsetDateTime::now_utc())

@@ -3,7 +3,7 @@
 //! catalog never lists a file that is not on disk. Rows left `recording` by a crash are what
 //! recovery finalises at the next start.
 
-use super::{now_rfc3339, CatalogError};
+use super::{now_rfc3339, parse_uuid, query_all, CatalogError};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
@@ -29,10 +29,6 @@ pub struct VodAsset {
     pub created_at: String,
     pub size: u64,
     pub duration_secs: f64,
-}
-
-fn parse_uuid(text: &str, what: &str) -> Result<Uuid, CatalogError> {
-    Uuid::parse_str(text).map_err(|_| CatalogError::Corrupt(what.into()))
 }
 
 /// Registers the next file of a stream (`<streamname>-<n>.mp4`, n counting from 1 per stream).
@@ -128,13 +124,7 @@ const RECORDING_COLUMNS: &str =
 /// Recordings a crash left unfinished.
 pub fn open_recordings(conn: &Connection) -> Result<Vec<Recording>, CatalogError> {
     let sql = format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE state = 'recording'");
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(recording_from_row(row)?);
-    }
-    Ok(out)
+    query_all(conn, &sql, [], recording_from_row)
 }
 
 /// One recording by id.
@@ -153,28 +143,27 @@ pub fn list_vod_assets(
     stream_id: Uuid,
     limit: usize,
 ) -> Result<Vec<VodAsset>, CatalogError> {
-    let mut stmt = conn.prepare(
+    query_all(
+        conn,
         "SELECT path, session_id, created_at, size, duration FROM recordings
          WHERE stream_id = ?1 AND state = 'done' ORDER BY seq DESC LIMIT ?2",
-    )?;
-    let mut rows = stmt.query(params![
-        stream_id.to_string(),
-        i64::try_from(limit).unwrap_or(i64::MAX)
-    ])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let session: String = row.get(1)?;
-        let size: Option<i64> = row.get(3)?;
-        let duration: Option<f64> = row.get(4)?;
-        out.push(VodAsset {
-            path: row.get(0)?,
-            session_id: parse_uuid(&session, "recording session")?,
-            created_at: row.get(2)?,
-            size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-            duration_secs: duration.unwrap_or(0.0),
-        });
-    }
-    Ok(out)
+        params![
+            stream_id.to_string(),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |row| {
+            let session: String = row.get(1)?;
+            let size: Option<i64> = row.get(3)?;
+            let duration: Option<f64> = row.get(4)?;
+            Ok(VodAsset {
+                path: row.get(0)?,
+                session_id: parse_uuid(&session, "recording session")?,
+                created_at: row.get(2)?,
+                size: size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                duration_secs: duration.unwrap_or(0.0),
+            })
+        },
+    )
 }
 
 /// A session's finished recordings in order (`rec.duration` splits a session into several).
@@ -186,11 +175,10 @@ pub fn session_recordings(
         "SELECT {RECORDING_COLUMNS} FROM recordings WHERE session_id = ?1 AND state = 'done'
          ORDER BY seq"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params![session_id.to_string()])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(recording_from_row(row)?);
-    }
-    Ok(out)
+    query_all(
+        conn,
+        &sql,
+        params![session_id.to_string()],
+        recording_from_row,
+    )
 }

@@ -2,7 +2,7 @@
 //! clips cut from them. A replay row exists from the session's start; `ended_at` is set when
 //! its playlist got `#EXT-X-ENDLIST` (at the end, or by recovery after a crash).
 
-use super::{now_rfc3339, CatalogError};
+use super::{now_rfc3339, parse_uuid, query_all, CatalogError};
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
@@ -34,10 +34,6 @@ pub struct Clip {
     pub end_secs: f64,
     pub size: u64,
     pub duration_secs: f64,
-}
-
-fn uuid(text: String, what: &str) -> Result<Uuid, CatalogError> {
-    Uuid::parse_str(&text).map_err(|_| CatalogError::Corrupt(what.into()))
 }
 
 /// Registers a replay session as it starts.
@@ -90,8 +86,8 @@ const REPLAY_COLUMNS: &str = "session_id, stream_id, path, created_at, origin, e
 
 fn replay_from_row(row: &rusqlite::Row<'_>) -> Result<Replay, CatalogError> {
     Ok(Replay {
-        session_id: uuid(row.get(0)?, "replay session")?,
-        stream_id: uuid(row.get(1)?, "replay stream")?,
+        session_id: parse_uuid(&row.get::<_, String>(0)?, "replay session")?,
+        stream_id: parse_uuid(&row.get::<_, String>(1)?, "replay stream")?,
         path: row.get(2)?,
         created_at: row.get(3)?,
         origin: row.get(4)?,
@@ -105,13 +101,8 @@ fn query_replays(
     filter: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<Replay>, CatalogError> {
-    let mut stmt = conn.prepare(&format!("SELECT {REPLAY_COLUMNS} FROM replays {filter}"))?;
-    let mut rows = stmt.query(args)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(replay_from_row(row)?);
-    }
-    Ok(out)
+    let sql = format!("SELECT {REPLAY_COLUMNS} FROM replays {filter}");
+    query_all(conn, &sql, args, replay_from_row)
 }
 
 /// Replays a crash left open.
@@ -172,28 +163,27 @@ pub fn list_clips(
     stream_id: Uuid,
     limit: usize,
 ) -> Result<Vec<Clip>, CatalogError> {
-    let mut stmt = conn.prepare(
+    query_all(
+        conn,
         "SELECT id, stream_id, session_id, path, created_at, start, end, size, duration
          FROM clips WHERE stream_id = ?1 ORDER BY created_at DESC LIMIT ?2",
-    )?;
-    let mut rows = stmt.query(params![
-        stream_id.to_string(),
-        i64::try_from(limit).unwrap_or(i64::MAX)
-    ])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let size: i64 = row.get(7)?;
-        out.push(Clip {
-            id: uuid(row.get(0)?, "clip id")?,
-            stream_id: uuid(row.get(1)?, "clip stream")?,
-            session_id: uuid(row.get(2)?, "clip session")?,
-            path: row.get(3)?,
-            created_at: row.get(4)?,
-            start_secs: row.get(5)?,
-            end_secs: row.get(6)?,
-            size: u64::try_from(size).unwrap_or(0),
-            duration_secs: row.get(8)?,
-        });
-    }
-    Ok(out)
+        params![
+            stream_id.to_string(),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |row| {
+            let size: i64 = row.get(7)?;
+            Ok(Clip {
+                id: parse_uuid(&row.get::<_, String>(0)?, "clip id")?,
+                stream_id: parse_uuid(&row.get::<_, String>(1)?, "clip stream")?,
+                session_id: parse_uuid(&row.get::<_, String>(2)?, "clip session")?,
+                path: row.get(3)?,
+                created_at: row.get(4)?,
+                start_secs: row.get(5)?,
+                end_secs: row.get(6)?,
+                size: u64::try_from(size).unwrap_or(0),
+                duration_secs: row.get(8)?,
+            })
+        },
+    )
 }

@@ -1,6 +1,6 @@
 //! Organisations, streams and sessions, and the state changes of publishing (SPEC "Concepts").
 
-use super::{create_key, now_rfc3339, random_alnum, CatalogError, Role};
+use super::{create_key, now_rfc3339, parse_uuid, query_all, random_alnum, CatalogError, Role};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use uuid::Uuid;
@@ -358,22 +358,20 @@ pub fn recover_open_sessions(conn: &mut Connection) -> Result<usize, CatalogErro
 
 /// A stream's sessions, newest first.
 pub fn list_sessions(conn: &Connection, stream_id: Uuid) -> Result<Vec<Session>, CatalogError> {
-    let mut stmt = conn.prepare(
+    query_all(
+        conn,
         "SELECT id, app, started_at, ended_at, end_reason FROM sessions
          WHERE stream_id = ?1 ORDER BY started_at DESC, rowid DESC",
-    )?;
-    let mut rows = stmt.query(params![stream_id.to_string()])?;
-    let mut sessions = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: String = row.get(0)?;
-        sessions.push(Session {
-            id: Uuid::parse_str(&id).map_err(|_| CatalogError::Corrupt("session id".into()))?,
-            stream_id,
-            app: row.get(1)?,
-            started_at: row.get(2)?,
-            ended_at: row.get(3)?,
-            end_reason: row.get(4)?,
-        });
-    }
-    Ok(sessions)
+        params![stream_id.to_string()],
+        |row| {
+            Ok(Session {
+                id: parse_uuid(&row.get::<_, String>(0)?, "session id")?,
+                stream_id,
+                app: row.get(1)?,
+                started_at: row.get(2)?,
+                ended_at: row.get(3)?,
+                end_reason: row.get(4)?,
+            })
+        },
+    )
 }

@@ -8,6 +8,8 @@
 //! The playlist is read back from disk, so parsing is defensive: anything unexpected is an
 //! error, never a panic (fuzzed).
 
+pub use crate::mux::cut::ClipError;
+use crate::mux::cut::{check_range, refuse};
 use crate::mux::finalize::Window;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -20,20 +22,6 @@ pub struct ListedSegment {
     pub duration_secs: f64,
     /// Seconds from session time 0 to its first frame.
     pub offset_secs: f64,
-}
-
-/// A refused clip request, naming the field at fault.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClipError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-fn refuse(field: &'static str, message: impl Into<String>) -> ClipError {
-    ClipError {
-        field,
-        message: message.into(),
-    }
 }
 
 /// Reads our replay playlist: segments with their init and offset from `origin` (RFC 3339;
@@ -90,12 +78,7 @@ pub struct ClipPlan {
 
 /// Chooses the segments covering `start..end` (seconds of session time).
 pub fn plan_clip(segments: &[ListedSegment], start: f64, end: f64) -> Result<ClipPlan, ClipError> {
-    if !start.is_finite() || start < 0.0 {
-        return Err(refuse("start", "must be a number of seconds, at least 0"));
-    }
-    if !end.is_finite() || end <= start {
-        return Err(refuse("end", "must be after start"));
-    }
+    check_range(start, end)?;
     let (Some(first), Some(last)) = (segments.first(), segments.last()) else {
         return Err(refuse("session", "the replay holds no media yet"));
     };

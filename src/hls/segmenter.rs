@@ -9,7 +9,7 @@
 //!
 //! Pure: bytes in, bytes out; the sink does the I/O.
 
-use crate::media::{CodecConfig, Packet, Track};
+use crate::media::{tracks_changed, CodecConfig, Packet, Track};
 use crate::mux::{init_segment, tracks_for, Fragmenter};
 use std::sync::Arc;
 
@@ -101,16 +101,10 @@ impl Segmenter {
             return Ok(None);
         }
         let mut done = None;
-        let changed = self.current.as_mut().is_some_and(|current| {
-            if Arc::ptr_eq(&current.config, &packet.config) {
-                return false;
-            }
-            let changed = !current.config.same_tracks(&packet.config);
-            if !changed {
-                current.config = packet.config.clone();
-            }
-            changed
-        });
+        let changed = self
+            .current
+            .as_mut()
+            .is_some_and(|current| tracks_changed(&mut current.config, &packet.config));
         if changed {
             done = self.close(Some(packet.dts_ms))?;
             self.discontinuity_next = true;

@@ -16,7 +16,6 @@ use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
-use std::io::Write;
 use uuid::Uuid;
 
 #[derive(Deserialize)]
@@ -45,16 +44,12 @@ fn write_clip(
     Ok((done.size_bytes, done.duration_secs))
 }
 
-/// Writes a clip file through a temporary file and a rename, synced.
+/// Writes a clip file atomically and synced (it is listed right after).
 fn write_bytes(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let temp = path.with_extension("tmp");
-    let mut out = std::fs::File::create(&temp)?;
-    out.write_all(bytes)?;
-    out.sync_all()?;
-    std::fs::rename(&temp, path)
+    crate::sinks::write_atomically(path, bytes, true)
 }
 
 /// `POST /stream/{id}/clips`
@@ -139,7 +134,7 @@ pub async fn create(
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             })?
             .map_err(|e| match e {
-                CutError::Refused { field, message } => ApiError::invalid(field, message),
+                CutError::Refused(e) => ApiError::invalid(e.field, e.message),
                 CutError::Read { .. } => {
                     tracing::error!(error = %e, "clip from recordings failed");
                     ApiError::new(

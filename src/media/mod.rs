@@ -168,6 +168,20 @@ impl CodecConfig {
     }
 }
 
+/// Whether a muxer whose sample entries came from `current` needs new ones for `next`. A new
+/// generation with the same codec records replaces `current`, so the following packets
+/// compare by pointer again instead of by record.
+pub fn tracks_changed(current: &mut Arc<CodecConfig>, next: &Arc<CodecConfig>) -> bool {
+    if Arc::ptr_eq(current, next) {
+        return false;
+    }
+    if current.same_tracks(next) {
+        *current = next.clone();
+        return false;
+    }
+    true
+}
+
 /// One access unit. The hub shares it as `Arc<Packet>`: one allocation per packet, one
 /// reference count per reader.
 #[derive(Debug, Clone)]

@@ -14,24 +14,45 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+/// A refused clip request (from recordings or from a replay), naming the field at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ClipError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// A [`ClipError`].
+pub fn refuse(field: &'static str, message: impl Into<String>) -> ClipError {
+    ClipError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// The checks every clip request passes first: `0 <= start < end`, both numbers.
+pub fn check_range(start: f64, end: f64) -> Result<(), ClipError> {
+    if !start.is_finite() || start < 0.0 {
+        return Err(refuse("start", "must be a number of seconds, at least 0"));
+    }
+    if !end.is_finite() || end <= start {
+        return Err(refuse("end", "must be after start"));
+    }
+    Ok(())
+}
+
 /// Why a cut could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CutError {
-    /// The request does not fit the recordings; names the field.
-    #[error("{message}")]
-    Refused {
-        field: &'static str,
-        message: String,
-    },
+    /// The request does not fit the recordings.
+    #[error(transparent)]
+    Refused(#[from] ClipError),
     #[error("reading {path}: {message}")]
     Read { path: String, message: String },
 }
 
 fn refused(field: &'static str, message: impl Into<String>) -> CutError {
-    CutError::Refused {
-        field,
-        message: message.into(),
-    }
+    CutError::Refused(refuse(field, message))
 }
 
 /// A sample of some file at session time `dts_ms`.
@@ -48,12 +69,7 @@ struct Chosen {
 /// Cuts `start..end` (seconds of session time, from the first file's first video frame) of
 /// `files` (in order) into the bytes of a regular MP4 and its duration in seconds.
 pub fn cut(files: &[&Path], start: f64, end: f64) -> Result<(Vec<u8>, f64), CutError> {
-    if !start.is_finite() || start < 0.0 {
-        return Err(refused("start", "must be a number of seconds, at least 0"));
-    }
-    if !end.is_finite() || end <= start {
-        return Err(refused("end", "must be after start"));
-    }
+    check_range(start, end)?;
     let read_error = |path: &Path, message: String| CutError::Read {
         path: path.display().to_string(),
         message,

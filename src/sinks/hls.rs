@@ -14,6 +14,7 @@
 //!
 //! Not here: cutting segments (`hls::segmenter`), HTTP (`http::hls`).
 
+use super::blocking;
 use crate::catalog;
 use crate::hls::{MediaPlaylist, Retention, Segment, SegmentEntry, Segmenter, SegmenterSettings};
 use crate::hub::{Delivery, Event, StreamHub, Subscription};
@@ -164,15 +165,7 @@ enum HlsError {
     #[error("muxing: {0}")]
     Mux(#[from] mp4_atom::Error),
     #[error("blocking task failed: {0}")]
-    Join(String),
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, HlsError> + Send + 'static,
-) -> Result<T, HlsError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| HlsError::Join(e.to_string()))?
+    Join(#[from] tokio::task::JoinError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HlsError + '_ {
@@ -182,12 +175,10 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HlsError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename: readers see the old
-/// content or the new, never a part.
+/// [`super::write_atomically`] with the path in the error; a replay is a rewind buffer, so
+/// no sync (the recording is the durable copy).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HlsError> {
-    let temp = path.with_extension("tmp");
-    std::fs::write(&temp, bytes).map_err(io_error(&temp))?;
-    std::fs::rename(&temp, path).map_err(io_error(path))
+    super::write_atomically(path, bytes, false).map_err(io_error(path))
 }
 
 /// The sink's state between segments.
@@ -261,7 +252,7 @@ impl Sink {
                         let _ = std::fs::remove_file(dir.join(&entry.init));
                     }
                 }
-                Ok(())
+                Ok::<_, HlsError>(())
             })
             .await?;
         }

@@ -19,10 +19,11 @@
 //! Not here: deciding whether a session is recorded (`rtmp::connection`), crash recovery at
 //! start-up ([`recover`] is called by `server`).
 
+use super::blocking;
 use super::reserve::{is_disk_full, DiskReserve};
 use crate::catalog::{self, Catalog, Recording, Stream};
 use crate::hub::{Delivery, Event, StreamHub, Subscription};
-use crate::media::{CodecConfig, Packet, Track};
+use crate::media::{tracks_changed, CodecConfig, Packet, Track};
 use crate::metrics::RecordingMetrics;
 use crate::mux::finalize::{finalize, FinalizeError, Finalized};
 use crate::mux::{init_segment, tracks_for, Fragmenter};
@@ -81,7 +82,7 @@ enum WriteError {
     #[error("finalising: {0}")]
     Finalize(#[from] crate::mux::finalize::FinalizeError),
     #[error("blocking task failed: {0}")]
-    Join(String),
+    Join(#[from] tokio::task::JoinError),
 }
 
 impl WriteError {
@@ -107,14 +108,6 @@ struct OpenFile {
     config: Arc<CodecConfig>,
     init_written: bool,
     has_video: bool,
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, WriteError> + Send + 'static,
-) -> Result<T, WriteError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| WriteError::Join(e.to_string()))?
 }
 
 impl OpenFile {
@@ -228,7 +221,7 @@ impl OpenFile {
             blocking(move || {
                 drop(file);
                 let _ = std::fs::remove_file(&path);
-                Ok(())
+                Ok::<_, WriteError>(())
             })
             .await?;
             ctx.catalog
@@ -239,7 +232,7 @@ impl OpenFile {
         let (reserve, released) = (ctx.reserve.clone(), ctx.metrics.reserve_released.clone());
         let done: Finalized = blocking(move || match finalize(&mut &*file) {
             Err(FinalizeError::Io(e)) if is_disk_full(&e) && release(&reserve, &released) => {
-                Ok(finalize(&mut &*file)?)
+                Ok::<_, WriteError>(finalize(&mut &*file)?)
             }
             other => Ok(other?),
         })
@@ -279,16 +272,7 @@ impl Recorder {
         // A file ends on a configuration change or, with `duration`, at the first keyframe
         // after it (audio-only: the first packet after it).
         let ends_here = self.current.as_mut().is_some_and(|file| {
-            let mut changed = false;
-            if !Arc::ptr_eq(&file.config, &packet.config) {
-                // A new generation (metadata, or a repeated sequence header) with the same
-                // codec records keeps the file; remember it so the next packets compare by
-                // pointer again.
-                changed = !file.config.same_tracks(&packet.config);
-                if !changed {
-                    file.config = packet.config.clone();
-                }
-            }
+            let changed = tracks_changed(&mut file.config, &packet.config);
             let due = self.plan.split_secs.is_some_and(|secs| {
                 let split_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
                 file.fragmenter.since_start_ms(packet.dts_ms) >= split_ms
@@ -406,7 +390,7 @@ async fn stop_on_error(recorder: &mut Recorder, error: WriteError) {
     tracing::error!(stream = %stream.streamname, error = %error, disk_full, "recording stopped by an error; live delivery continues");
     if disk_full {
         let (reserve, released) = (ctx.reserve.clone(), ctx.metrics.reserve_released.clone());
-        let _ = blocking(move || Ok(release(&reserve, &released))).await;
+        let _ = blocking(move || Ok::<_, WriteError>(release(&reserve, &released))).await;
     }
     if let Some(file) = recorder.current.take() {
         let path = file.recording.path.clone();

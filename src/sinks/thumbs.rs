@@ -66,9 +66,7 @@ fn store(data_dir: &Path, streamname: &str, jpeg: &[u8]) -> std::io::Result<()> 
     std::fs::create_dir_all(&folder)?;
     let history = folder.join(format!("{}.jpg", stamp(OffsetDateTime::now_utc())));
     std::fs::write(&history, jpeg)?;
-    let temp = stable.with_extension("jpg.tmp");
-    std::fs::write(&temp, jpeg)?;
-    std::fs::rename(&temp, &stable)?;
+    super::write_atomically(&stable, jpeg, false)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
