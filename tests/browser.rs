@@ -69,15 +69,9 @@ async fn chromium_plays_the_live_and_the_replay_playlist() {
         return;
     };
     let t = start().await;
-    let (status, body) = t
-        .request(
-            reqwest::Method::POST,
-            "/stream",
-            Some(&t.admin_key),
-            Some(json!({"processing": [{"id": "replay", "duration": null}]})),
-        )
+    let body = t
+        .create_stream_with(json!([{"id": "replay", "duration": null}]))
         .await;
-    assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().unwrap().to_string();
     let name = streamname(&body);
     let (tags, _) = looped_fixture(3); // 18 s, pushed in real time

@@ -80,15 +80,9 @@ async fn thumbnails_are_taken_at_the_first_keyframe_and_listed() {
     use serde_json::json;
     use std::time::{Duration, Instant};
     let t = start().await;
-    let (status, stream) = t
-        .request(
-            reqwest::Method::POST,
-            "/stream",
-            Some(&t.admin_key),
-            Some(json!({"processing": [{"id": "thumbs", "interval": 10}]})),
-        )
+    let stream = t
+        .create_stream_with(json!([{"id": "thumbs", "interval": 10}]))
         .await;
-    assert_eq!(status, 201, "{stream}");
     let id = stream["id"].as_str().unwrap().to_string();
     let name = streamname(&stream);
     let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();

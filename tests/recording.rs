@@ -11,19 +11,6 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-async fn create_stream_with(t: &TestServer, processing: Value) -> Value {
-    let (status, body) = t
-        .request(
-            reqwest::Method::POST,
-            "/stream",
-            Some(&t.admin_key),
-            Some(json!({ "processing": processing })),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
 /// Polls `GET /stream/{id}` until `playout.web` lists `count` recordings.
 async fn wait_recordings(t: &TestServer, id: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -53,25 +40,6 @@ async fn download(t: &TestServer, url: &str, dir: &Path) -> PathBuf {
     let path = dir.join(url.rsplit('/').next().unwrap());
     std::fs::write(&path, &bytes).unwrap();
     path
-}
-
-fn stream_field(probe: &Value, codec_type: &str, field: &str) -> f64 {
-    let stream = probe["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["codec_type"] == codec_type)
-        .unwrap_or_else(|| panic!("no {codec_type} stream: {probe}"));
-    stream[field].as_str().unwrap().parse().unwrap()
-}
-
-fn stream_duration(probe: &Value, codec_type: &str) -> f64 {
-    stream_field(probe, codec_type, "duration")
-}
-
-/// Where a stream's presentation ends (start + duration), in seconds.
-fn stream_end(probe: &Value, codec_type: &str) -> f64 {
-    stream_field(probe, codec_type, "start_time") + stream_duration(probe, codec_type)
 }
 
 fn top_level_boxes(data: &[u8]) -> Vec<String> {
@@ -158,11 +126,7 @@ async fn rec_ingest_gives_a_regular_mp4_matching_the_pushed_media_served_with_ra
             codecs.contains(&"h264") && codecs.contains(&"aac"),
             "{codecs:?}"
         );
-        let duration: f64 = probe["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let duration = format_duration(&probe);
         let pushed = f64::from(tags.last().unwrap().timestamp_ms) / 1000.0;
         assert!((duration - pushed).abs() <= 0.1, "{duration} vs {pushed}");
         // In sync: both tracks end within one video frame of each other (the fixture's own
@@ -238,7 +202,9 @@ async fn rec_ingest_gives_a_regular_mp4_matching_the_pushed_media_served_with_ra
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duration_10_splits_a_30_second_push_into_three_files_losing_nothing() {
     let t = start().await;
-    let stream = create_stream_with(&t, json!([{"id": "rec", "duration": 10}])).await;
+    let stream = t
+        .create_stream_with(json!([{"id": "rec", "duration": 10}]))
+        .await;
     let id = stream["id"].as_str().unwrap().to_string();
     let (tags, pushed_video_secs) = looped_fixture(5);
     let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
@@ -323,11 +289,7 @@ async fn a_publisher_reconnecting_within_the_grace_continues_one_file() {
         (first_video + all_video, first_audio + all_audio)
     );
     if let Some(probe) = probe(&file) {
-        let duration: f64 = probe["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let duration = format_duration(&probe);
         let expected = 3.0 + f64::from(tags.last().unwrap().timestamp_ms) / 1000.0;
         assert!(
             (duration - expected).abs() < 0.2,
@@ -574,7 +536,9 @@ async fn a_full_disk_stops_the_recording_cleanly_and_live_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clip_is_cut_from_the_recordings_across_a_split() {
     let t = start().await;
-    let stream = create_stream_with(&t, json!([{"id": "rec", "duration": 10}])).await;
+    let stream = t
+        .create_stream_with(json!([{"id": "rec", "duration": 10}]))
+        .await;
     let id = stream["id"].as_str().unwrap().to_string();
     let name = streamname(&stream);
     let (tags, _) = looped_fixture(4); // 24 s: files of 10, 10 and 4 s
@@ -585,21 +549,12 @@ async fn a_clip_is_cut_from_the_recordings_across_a_split() {
     wait_recordings(&t, &id, 3).await;
     let session = t.sessions(&id).await[0]["id"].as_str().unwrap().to_string();
     let (status, asset) = t
-        .request(
-            reqwest::Method::POST,
-            &format!("/stream/{id}/clips"),
-            Some(&t.admin_key),
-            Some(json!({"session": session, "start": 7.5, "end": 13.0})),
-        )
+        .clip(&id, json!({"session": session, "start": 7.5, "end": 13.0}))
         .await;
     assert_eq!(status, 201, "{asset}");
     let file = download(&t, asset["url"].as_str().unwrap(), t.dir.path()).await;
     if let Some(probe) = probe(&file) {
-        let duration: f64 = probe["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let duration = format_duration(&probe);
         assert!(
             (duration - 5.5).abs() <= 1.0 / 30.0,
             "clip lasts {duration} s"
@@ -609,12 +564,7 @@ async fn a_clip_is_cut_from_the_recordings_across_a_split() {
     }
     decodes_cleanly(&file);
     let (status, body) = t
-        .request(
-            reqwest::Method::POST,
-            &format!("/stream/{id}/clips"),
-            Some(&t.admin_key),
-            Some(json!({"session": session, "start": 20.0, "end": 30.0})),
-        )
+        .clip(&id, json!({"session": session, "start": 20.0, "end": 30.0}))
         .await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),

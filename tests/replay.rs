@@ -9,15 +9,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 async fn create_with_processing(t: &TestServer, processing: Value) -> (String, String) {
-    let (status, body) = t
-        .request(
-            reqwest::Method::POST,
-            "/stream",
-            Some(&t.admin_key),
-            Some(json!({ "processing": processing })),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let body = t.create_stream_with(processing).await;
     (body["id"].as_str().unwrap().to_string(), streamname(&body))
 }
 
@@ -58,24 +50,7 @@ fn listed_secs(playlist: &str) -> f64 {
 
 /// ffprobe's codec names for a URL.
 fn codecs(url: &str) -> Option<Vec<String>> {
-    let ffprobe = tool("ffprobe")?;
-    let out = output_ok(std::process::Command::new(ffprobe).args([
-        "-v",
-        "error",
-        "-show_streams",
-        "-of",
-        "json",
-        url,
-    ]));
-    let probe: Value = serde_json::from_slice(&out.stdout).unwrap();
-    Some(
-        probe["streams"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["codec_name"].as_str().unwrap().to_string())
-            .collect(),
-    )
+    probe(url).map(|p| codec_names(&p))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,19 +233,7 @@ async fn replay_duration_keeps_a_window_and_removes_old_segments_from_disk() {
 
 /// Probes a downloaded file: (format duration, codec names).
 fn probe_file(path: &std::path::Path) -> Option<(f64, Vec<String>)> {
-    let probe = probe(path)?;
-    let duration = probe["format"]["duration"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let codecs = probe["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["codec_name"].as_str().unwrap().to_string())
-        .collect();
-    Some((duration, codecs))
+    probe(path).map(|p| (format_duration(&p), codec_names(&p)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,13 +250,7 @@ async fn a_clip_of_5_to_15_seconds_is_a_10_second_regular_mp4() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let clip = |start: Value, end: Value| {
-        let body = json!({"session": session, "start": start, "end": end});
-        let path = format!("/stream/{id}/clips");
-        let t = &t;
-        async move {
-            t.request(reqwest::Method::POST, &path, Some(&t.admin_key), Some(body))
-                .await
-        }
+        t.clip(&id, json!({"session": session, "start": start, "end": end}))
     };
     // Refusals name the field.
     for (start, end, field) in [
@@ -307,11 +264,9 @@ async fn a_clip_of_5_to_15_seconds_is_a_10_second_regular_mp4() {
         assert_eq!(body["error"]["field"], field, "{body}");
     }
     let (status, body) = t
-        .request(
-            reqwest::Method::POST,
-            &format!("/stream/{id}/clips"),
-            Some(&t.admin_key),
-            Some(json!({"session": uuid::Uuid::new_v4(), "start": 1, "end": 2})),
+        .clip(
+            &id,
+            json!({"session": uuid::Uuid::new_v4(), "start": 1, "end": 2}),
         )
         .await;
     assert_eq!(

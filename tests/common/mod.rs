@@ -81,16 +81,33 @@ impl TestServer {
     }
 
     pub async fn create_stream(&self) -> Value {
+        self.create_stream_with(serde_json::json!([])).await
+    }
+
+    /// Creates a stream with this `processing` list; the 201 body.
+    pub async fn create_stream_with(&self, processing: Value) -> Value {
         let (status, body) = self
             .request(
                 reqwest::Method::POST,
                 "/stream",
                 Some(&self.admin_key),
-                Some(serde_json::json!({})),
+                Some(serde_json::json!({ "processing": processing })),
             )
             .await;
         assert_eq!(status, 201, "{body}");
         body
+    }
+
+    /// `POST /stream/{id}/clips` with this body.
+    pub async fn clip(&self, id: &str, body: Value) -> (u16, Value) {
+        let path = format!("/stream/{id}/clips");
+        self.request(
+            reqwest::Method::POST,
+            &path,
+            Some(&self.admin_key),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn state_of(&self, id: &str) -> String {
@@ -198,7 +215,7 @@ pub fn output_ok(command: &mut std::process::Command) -> std::process::Output {
 }
 
 /// `ffprobe` streams and format as JSON, or `None` without ffprobe (outside CI).
-pub fn probe(path: &std::path::Path) -> Option<Value> {
+pub fn probe(path: impl AsRef<std::ffi::OsStr>) -> Option<Value> {
     let ffprobe = tool("ffprobe")?;
     let args = [
         "-v",
@@ -210,6 +227,45 @@ pub fn probe(path: &std::path::Path) -> Option<Value> {
     ];
     let out = output_ok(std::process::Command::new(ffprobe).args(args).arg(path));
     Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn stream_field(probe: &Value, codec_type: &str, field: &str) -> f64 {
+    let stream = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == codec_type)
+        .unwrap_or_else(|| panic!("no {codec_type} stream: {probe}"));
+    stream[field].as_str().unwrap().parse().unwrap()
+}
+
+/// One stream's duration (`video` or `audio`) in a probe, in seconds.
+pub fn stream_duration(probe: &Value, codec_type: &str) -> f64 {
+    stream_field(probe, codec_type, "duration")
+}
+
+/// Where a stream's presentation ends (start + duration), in seconds.
+pub fn stream_end(probe: &Value, codec_type: &str) -> f64 {
+    stream_field(probe, codec_type, "start_time") + stream_duration(probe, codec_type)
+}
+
+/// The container's duration in a probe, in seconds.
+pub fn format_duration(probe: &Value) -> f64 {
+    probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The codec names in a probe.
+pub fn codec_names(probe: &Value) -> Vec<String> {
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// `ffmpeg -v error -i f -f null -` decodes the whole file and must print nothing.

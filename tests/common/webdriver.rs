@@ -44,15 +44,7 @@ impl Browser {
                          format!("--user-data-dir={}", profile.path().display())],
             },
         }}});
-        let response: Value = http
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let response = post_json(&http, format!("{base}/session"), &capabilities).await;
         let session = response["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no browser session: {response}"))
@@ -68,17 +60,7 @@ impl Browser {
 
     async fn command(&self, path: &str, body: Value) -> Value {
         let url = format!("{}/session/{}/{path}", self.base, self.session);
-        let response: Value = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        response["value"].clone()
+        post_json(&self.http, url, &body).await["value"].clone()
     }
 
     /// Ends the browser session (closes Chromium).
@@ -108,6 +90,18 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// One WebDriver call: POST JSON, the JSON answer.
+async fn post_json(http: &reqwest::Client, url: String, body: &Value) -> Value {
+    http.post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 impl Drop for Browser {
