@@ -131,4 +131,14 @@ async fn thumbnails_are_taken_at_the_first_keyframe_and_listed() {
     assert_eq!(status["state"], "active", "{body}");
     assert!(status["last_success"].is_string());
     pusher.await.unwrap().stop_publishing().await.unwrap();
+    t.wait_state(&id, "ended").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = t.get(&format!("/stream/{id}")).await;
+        if body["playout"]["rtmp"][0]["status"]["thumbs"]["state"] == "idle" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "thumbs still {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

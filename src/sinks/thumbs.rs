@@ -15,7 +15,7 @@ use crate::media::{Packet, Track, VideoCodec};
 use crate::picture::convert::{jpeg, to_rgb};
 use crate::picture::pool::DecodePool;
 use crate::picture::StreamDecoder;
-use crate::status::StatusBoard;
+use crate::status::{SinkState, StatusBoard};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,9 +108,25 @@ async fn next_keyframe(hub: &StreamHub, after: Option<i64>) -> Option<Arc<Packet
     }
 }
 
-/// Takes thumbnails of one stream until it ends.
+/// Takes thumbnails of one stream until it ends; the status then says `idle` (or keeps the
+/// error that stopped it).
 pub async fn run(
     ctx: PictureContext,
+    hub: Arc<StreamHub>,
+    stream_id: Uuid,
+    streamname: String,
+    interval: Duration,
+) {
+    take_thumbnails(&ctx, hub, stream_id, streamname, interval).await;
+    ctx.status.update(stream_id, STATUS_ID, |s| {
+        if s.state == SinkState::Active {
+            s.state = SinkState::Idle;
+        }
+    });
+}
+
+async fn take_thumbnails(
+    ctx: &PictureContext,
     hub: Arc<StreamHub>,
     stream_id: Uuid,
     streamname: String,
