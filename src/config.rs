@@ -128,6 +128,35 @@ impl Default for RecordingSettings {
     }
 }
 
+/// `[pictures]`: thumbnails and motion clips.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PictureSettings {
+    /// Threads that decode pictures; 0 means one per core. The operating system shares the
+    /// cores fairly with ingest, whose threads mostly sleep, so ingest keeps its pace.
+    pub decode_threads: usize,
+    /// Thumbnails at most this many pixels wide (aspect kept); 0 keeps the source size.
+    pub thumbnail_max_width: u32,
+    /// Motion clips at most this many pixels wide (aspect kept, never upscaled).
+    pub motionclip_width: u32,
+    /// Frames per second sampled into motion clips.
+    pub motionclip_fps: u32,
+    /// Pictures kept in each stream's history, for thumbnails and motion clips each.
+    pub history: usize,
+}
+
+impl Default for PictureSettings {
+    fn default() -> Self {
+        PictureSettings {
+            decode_threads: 0,
+            thumbnail_max_width: 0,
+            motionclip_width: 480,
+            motionclip_fps: 10,
+            history: 60,
+        }
+    }
+}
+
 /// All settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -136,6 +165,7 @@ pub struct Config {
     pub rtmp: RtmpSettings,
     pub hub: HubSettings,
     pub recording: RecordingSettings,
+    pub pictures: PictureSettings,
 }
 
 /// Values given as command-line flags (highest precedence).
@@ -149,7 +179,7 @@ pub struct FlagOverrides {
     pub region: Option<String>,
 }
 
-const SECTIONS: [&str; 4] = ["server", "rtmp", "hub", "recording"];
+const SECTIONS: [&str; 5] = ["server", "rtmp", "hub", "recording", "pictures"];
 
 /// Parses an environment value as a TOML scalar (number, bool) or else a string.
 fn env_value(raw: &str) -> toml::Value {
@@ -285,6 +315,26 @@ impl Config {
         }
         if self.recording.reconnect_grace_secs > 300 {
             return Err(invalid("recording.reconnect_grace_secs", "must be 0..=300"));
+        }
+        let pictures = &self.pictures;
+        if pictures.decode_threads > 256 {
+            return Err(invalid("pictures.decode_threads", "must be 0..=256"));
+        }
+        if pictures.thumbnail_max_width != 0 && !(16..=7680).contains(&pictures.thumbnail_max_width)
+        {
+            return Err(invalid(
+                "pictures.thumbnail_max_width",
+                "must be 0 or 16..=7680",
+            ));
+        }
+        if !(16..=1920).contains(&pictures.motionclip_width) {
+            return Err(invalid("pictures.motionclip_width", "must be 16..=1920"));
+        }
+        if !(1..=30).contains(&pictures.motionclip_fps) {
+            return Err(invalid("pictures.motionclip_fps", "must be 1..=30"));
+        }
+        if !(1..=10_000).contains(&pictures.history) {
+            return Err(invalid("pictures.history", "must be 1..=10000"));
         }
         Ok(())
     }

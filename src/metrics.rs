@@ -6,6 +6,7 @@
 //! counter); [`Metrics::new`] registers them all once.
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -27,11 +28,44 @@ pub struct RecordingMetrics {
     pub reserve_released: Counter,
 }
 
+/// Counters labelled by picture kind (`thumbs`, `motionclip`).
+type ByKind = Family<Vec<(&'static str, &'static str)>, Counter>;
+
+/// Thumbnail and motion clip counters, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct PictureMetrics {
+    made: ByKind,
+    failed: ByKind,
+    skipped: ByKind,
+}
+
+impl PictureMetrics {
+    fn inc(family: &ByKind, kind: &'static str) {
+        family.get_or_create(&vec![("kind", kind)]).inc();
+    }
+
+    /// A picture was written.
+    pub fn made(&self, kind: &'static str) {
+        Self::inc(&self.made, kind);
+    }
+
+    /// A picture failed (decode error, unsupported stream, write error).
+    pub fn failed(&self, kind: &'static str) {
+        Self::inc(&self.failed, kind);
+    }
+
+    /// A tick was skipped: the stream's previous job still ran or the decode queue was full.
+    pub fn skipped(&self, kind: &'static str) {
+        Self::inc(&self.skipped, kind);
+    }
+}
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pub recording: RecordingMetrics,
+    pub pictures: PictureMetrics,
 }
 
 impl Metrics {
@@ -69,9 +103,27 @@ impl Metrics {
             "Times the disk reserve was released to finalise recordings on a full disk",
             recording.reserve_released.clone(),
         );
+        let pictures = PictureMetrics::default();
+        let sub = registry.sub_registry_with_prefix("picture");
+        sub.register(
+            "made",
+            "Thumbnails and motion clips written",
+            pictures.made.clone(),
+        );
+        sub.register(
+            "failed",
+            "Thumbnails and motion clips that failed",
+            pictures.failed.clone(),
+        );
+        sub.register(
+            "skipped_ticks",
+            "Picture ticks skipped because the stream's previous job still ran or the decode queue was full",
+            pictures.skipped.clone(),
+        );
         Arc::new(Metrics {
             registry,
             recording,
+            pictures,
         })
     }
 
@@ -103,6 +155,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("reelay_recording_active 0\n"), "{text}");
+        metrics.pictures.skipped("thumbs");
+        let text = metrics.render();
+        assert!(
+            text.contains("reelay_picture_skipped_ticks_total{kind=\"thumbs\"} 1\n"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

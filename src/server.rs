@@ -10,9 +10,9 @@ use crate::metrics::Metrics;
 use crate::picture::pool::DecodePool;
 use crate::rtmp::{self, RtmpContext};
 use crate::sinks::hls::{HlsContext, HlsOutputs};
+use crate::sinks::pictures::PictureContext;
 use crate::sinks::recorder::{self, RecorderContext};
 use crate::sinks::reserve::DiskReserve;
-use crate::sinks::thumbs::PictureContext;
 use crate::status::StatusBoard;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -163,14 +163,17 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         status: status.clone(),
         idle_stop: std::time::Duration::from_secs(30),
     };
-    // Decoding runs on its own threads, at most half the cores (ingest keeps the rest).
-    let decode_threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get() / 2)
-        .max(1);
+    // Decoding runs on its own threads (never the runtime's), one per core unless set.
+    let decode_threads = match config.pictures.decode_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     let pictures = PictureContext {
         data_dir: data_dir.clone(),
         pool: DecodePool::new(decode_threads, 64).map_err(StartError::Threads)?,
         status: status.clone(),
+        settings: config.pictures.clone(),
+        metrics: metrics.pictures.clone(),
     };
     let ctx = Arc::new(RtmpContext {
         catalog: catalog.clone(),

@@ -84,19 +84,31 @@ pub async fn vod(
     .await
 }
 
-/// `GET`/`HEAD /thumbnails/{file}`: a stream's latest thumbnail, `<streamname>.jpg`
-/// (short cache lifetime: it changes every interval).
+/// The content type of a picture file name (`.jpg` thumbnail, `.gif` motion clip).
+fn picture_type(file: &str) -> Option<&'static str> {
+    if file.ends_with(".jpg") {
+        Some("image/jpeg")
+    } else if file.ends_with(".gif") {
+        Some("image/gif")
+    } else {
+        None
+    }
+}
+
+/// `GET`/`HEAD /thumbnails/{file}`: a stream's latest thumbnail `<streamname>.jpg` or motion
+/// clip `<streamname>.gif` (short cache lifetime: they change every interval).
 pub async fn latest_thumbnail(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
     Path(file): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !safe_relative(&file) || !file.ends_with(".jpg") {
+    let content_type = picture_type(&file).filter(|_| safe_relative(&file));
+    let Some(content_type) = content_type else {
         return Err(ApiError::not_found("thumbnail"));
-    }
+    };
     let full = state.data_dir.join("thumbnails").join(&file);
-    serve_file(&full, &method, &headers, "image/jpeg", "public, max-age=5").await
+    serve_file(&full, &method, &headers, content_type, "public, max-age=5").await
 }
 
 /// `GET`/`HEAD /thumbnails/{streamname}/{file}`: a history picture (never changes).
@@ -106,16 +118,18 @@ pub async fn thumbnail_history(
     headers: HeaderMap,
     Path((streamname, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    if !safe_relative(&streamname) || !safe_relative(&file) || !file.ends_with(".jpg") {
+    let content_type =
+        picture_type(&file).filter(|_| safe_relative(&streamname) && safe_relative(&file));
+    let Some(content_type) = content_type else {
         return Err(ApiError::not_found("thumbnail"));
-    }
+    };
     let full = state
         .data_dir
         .join("thumbnails")
         .join(&streamname)
         .join(&file);
     let immutable = "public, max-age=31536000, immutable";
-    serve_file(&full, &method, &headers, "image/jpeg", immutable).await
+    serve_file(&full, &method, &headers, content_type, immutable).await
 }
 
 /// Serves one file with ranges, `ETag`/`Last-Modified` and conditional requests; 404 when it

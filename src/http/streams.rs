@@ -3,6 +3,7 @@
 use super::{ApiError, AppState, Auth};
 use crate::catalog::{self, Clip, NewStream, Replay, Role, Stream, VodAsset};
 use crate::processing;
+use crate::sinks::pictures::{picture_paths, PictureKind};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -99,18 +100,23 @@ pub fn clip_json(state: &AppState, stream: &Stream, clip: &Clip) -> Value {
     })
 }
 
-/// The latest thumbnail with its history (newest first, at most `limit`), in the SPEC shape
-/// (`playout.thumbnails`); empty before the first one.
-async fn thumbnails_json(state: &AppState, stream: &Stream, limit: usize) -> Vec<Value> {
-    let (folder, stable) =
-        crate::sinks::thumbs::thumbnail_paths(&state.data_dir, &stream.streamname);
+/// The latest picture of one kind with its history (newest first, at most `limit`), in the
+/// SPEC shape (`playout.thumbnails`, `playout.motionclip`); empty before the first one.
+async fn pictures_json(
+    state: &AppState,
+    stream: &Stream,
+    kind: PictureKind,
+    limit: usize,
+) -> Vec<Value> {
+    let (folder, stable) = picture_paths(&state.data_dir, &stream.streamname, kind);
+    let suffix = format!(".{}", kind.extension());
     let listed = tokio::task::spawn_blocking(move || {
         let modified = std::fs::metadata(&stable).and_then(|m| m.modified()).ok()?;
         let mut history: Vec<String> = std::fs::read_dir(&folder)
             .map(|entries| {
                 entries
                     .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .filter(|name| name.ends_with(".jpg"))
+                    .filter(|name| name.ends_with(&suffix))
                     .collect()
             })
             .unwrap_or_default();
@@ -125,9 +131,13 @@ async fn thumbnails_json(state: &AppState, stream: &Stream, limit: usize) -> Vec
         return Vec::new();
     };
     let base = format!("{}/thumbnails/{}", state.urls.http, stream.streamname);
+    let kind_type = match kind {
+        PictureKind::Thumbnail => "image",
+        PictureKind::MotionClip => "gif",
+    };
     vec![json!({
-        "url": format!("{base}.jpg"),
-        "type": "image",
+        "url": format!("{base}.{}", kind.extension()),
+        "type": kind_type,
         "streamId": stream.id,
         "streamname": stream.streamname,
         "updated_at": catalog::format_rfc3339(modified.into()),
@@ -142,6 +152,7 @@ pub struct Assets {
     pub replay: Vec<Value>,
     pub clips: Vec<Value>,
     pub thumbnails: Vec<Value>,
+    pub motionclip: Vec<Value>,
 }
 
 /// The stream with its newest `asset_limit` assets of each kind.
@@ -168,7 +179,8 @@ async fn stream_with_assets(
             .map(|r| replay_json(state, stream, r))
             .collect(),
         clips: clips.iter().map(|c| clip_json(state, stream, c)).collect(),
-        thumbnails: thumbnails_json(state, stream, asset_limit).await,
+        thumbnails: pictures_json(state, stream, PictureKind::Thumbnail, asset_limit).await,
+        motionclip: pictures_json(state, stream, PictureKind::MotionClip, asset_limit).await,
     };
     Ok(stream_json(state, stream, assets))
 }
@@ -202,7 +214,7 @@ pub fn stream_json(state: &AppState, stream: &Stream, assets: Assets) -> Value {
             "web": assets.web,
             "thumbnails": assets.thumbnails,
             "replay": assets.replay,
-            "motionclip": [],
+            "motionclip": assets.motionclip,
             "clips": assets.clips,
         },
     })

@@ -61,3 +61,29 @@ pub fn append_frame(
     }
     Ok(())
 }
+
+/// Whether other frames may predict from this one: a slice NAL unit with `nal_ref_idc` ≠ 0.
+/// Frames that are not (most B-frames of OBS streams) need not be decoded unless shown.
+/// Unparseable frames count as references, so nothing a shown frame needs is ever skipped.
+pub fn is_reference(config: &AvcConfig, frame: &[u8]) -> bool {
+    let size = usize::from(config.nal_length_size.clamp(1, 4));
+    let mut pos = 0;
+    while pos < frame.len() {
+        let Some(prefix) = frame.get(pos..pos + size) else {
+            return true;
+        };
+        let len = prefix
+            .iter()
+            .fold(0usize, |len, &b| (len << 8) | usize::from(b));
+        let start = pos + size;
+        let Some(&header) = frame.get(start) else {
+            return true;
+        };
+        let (ref_idc, unit_type) = (header >> 5 & 3, header & 0x1f);
+        if matches!(unit_type, 1 | 5) {
+            return ref_idc != 0;
+        }
+        pos = start.saturating_add(len);
+    }
+    true
+}

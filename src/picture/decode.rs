@@ -101,4 +101,43 @@ impl StreamDecoder {
         // The newest picture: with NoFlush the keyframe usually comes out of the flush.
         flushed.or(decoded).ok_or(DecodeError::NoPicture)
     }
+
+    /// Decodes frames given in decode order from a keyframe on (a motion clip) and hands each
+    /// picture to `on_picture` in display order; returns how many came out. OpenH264 passes
+    /// no timestamps through, so the caller pairs the n-th picture with the n-th smallest
+    /// presentation time it fed. Frames may be left out only if nothing fed references them.
+    pub fn decode_sequence<'a>(
+        &mut self,
+        config: &AvcConfig,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        mut on_picture: impl FnMut(Picture),
+    ) -> Result<usize, DecodeError> {
+        let mut input = parameter_sets(config);
+        self.primed_with = Some(input.clone());
+        let mut count = 0;
+        let fed = frames.into_iter().try_for_each(|frame| {
+            append_frame(config, frame, &mut input)?;
+            let decoded = self
+                .decoder
+                .decode(&input)
+                .map_err(|e| DecodeError::Decoder(e.to_string()))?;
+            if let Some(yuv) = decoded {
+                on_picture(Picture::from_yuv(&yuv));
+                count += 1;
+            }
+            input.clear();
+            Ok::<(), DecodeError>(())
+        });
+        // Drain the reorder buffer even after an error, so nothing leaks into the next job.
+        let flushed = self
+            .decoder
+            .flush_remaining()
+            .map_err(|e| DecodeError::Decoder(e.to_string()));
+        fed?;
+        for yuv in flushed? {
+            on_picture(Picture::from_yuv(&yuv));
+            count += 1;
+        }
+        Ok(count)
+    }
 }

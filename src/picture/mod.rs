@@ -5,6 +5,8 @@
 //! - [`annexb`]: AVCC → Annex B for the decoder (pure, bounds-checked);
 //! - [`decode`]: a stream's OpenH264 decoder, giving I420 pictures;
 //! - [`convert`]: I420 → RGB (BT.709/BT.601, limited/full range) and JPEG;
+//! - [`scale`]: downscaling to a maximum width;
+//! - [`motion`]: motion clips (which frames to decode, GIF);
 //! - [`pool`]: the decode threads behind a bounded queue.
 //!
 //! Not here: when pictures are taken, the decode pool, files (`sinks`).
@@ -12,7 +14,9 @@
 pub mod annexb;
 pub mod convert;
 pub mod decode;
+pub mod motion;
 pub mod pool;
+pub mod scale;
 #[cfg(test)]
 mod tests;
 

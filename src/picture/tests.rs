@@ -53,3 +53,19 @@ fn lengths_past_the_end_and_empty_frames_are_errors() {
     huge.nal_length_size = 4;
     assert!(append_frame(&huge, &[0xff, 0xff, 0xff, 0xff, 1], &mut out).is_err());
 }
+
+#[test]
+fn reference_frames_are_told_from_disposable_ones() {
+    use super::annexb::is_reference;
+    // SEI then a non-reference B slice (nal_ref_idc 0, type 1).
+    assert!(!is_reference(
+        &config(),
+        &[0, 0, 0, 1, 0x06, 0, 0, 0, 2, 0x01, 9]
+    ));
+    // A reference P slice (0x41) and an IDR (0x65).
+    assert!(is_reference(&config(), &[0, 0, 0, 2, 0x41, 9]));
+    assert!(is_reference(&config(), &[0, 0, 0, 2, 0x65, 9]));
+    // Garbage is treated as a reference (never skipped).
+    assert!(is_reference(&config(), &[0, 0, 0, 9]));
+    assert!(is_reference(&config(), &[]));
+}

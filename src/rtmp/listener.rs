@@ -24,7 +24,7 @@ pub struct RtmpContext {
     pub recording: RecordingSettings,
     pub recorder: crate::sinks::recorder::RecorderContext,
     pub hls: crate::sinks::hls::HlsContext,
-    pub pictures: crate::sinks::thumbs::PictureContext,
+    pub pictures: crate::sinks::pictures::PictureContext,
     /// Sessions in their reconnect grace.
     pub lingering: super::session::LingeringSessions,
     /// Connection, recorder and grace tasks; shutdown waits for all of them.

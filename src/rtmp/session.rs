@@ -13,8 +13,9 @@ use crate::catalog::{self, EndReason, Stream};
 use crate::hls::Retention;
 use crate::hub::Publisher;
 use crate::sinks::hls::{self, HlsPlan};
+use crate::sinks::pictures::{DecoderSlot, PictureKind, PictureTask};
 use crate::sinks::recorder::{self, RecordingPlan};
-use crate::sinks::thumbs;
+use crate::sinks::{motionclip, thumbs};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -131,8 +132,13 @@ pub(super) async fn start_sinks(
             .and_then(|entries| entries.iter().find(|e| e["id"] == id))
             .cloned()
     };
-    let (rec_entry, replay_entry, thumbs_entry) = (entry("rec"), entry("replay"), entry("thumbs"));
-    if app != "rec" && rec_entry.is_none() && replay_entry.is_none() && thumbs_entry.is_none() {
+    let (rec_entry, replay_entry) = (entry("rec"), entry("replay"));
+    let (thumbs_entry, motion_entry) = (entry("thumbs"), entry("motionclip"));
+    let processing = rec_entry.is_some()
+        || replay_entry.is_some()
+        || thumbs_entry.is_some()
+        || motion_entry.is_some();
+    if app != "rec" && !processing {
         return;
     }
     let org_hash = stream.org_hash.clone();
@@ -152,8 +158,7 @@ pub(super) async fn start_sinks(
     if app == "rec" && !vod {
         tracing::info!(stream = %stream.streamname, "rec ingest without the vod package: behaves as live");
     }
-    if (rec_entry.is_some() || replay_entry.is_some() || thumbs_entry.is_some()) && !live_processing
-    {
+    if processing && !live_processing {
         tracing::info!(stream = %stream.streamname, "processing settings are inert: the organisation has no live_processing package");
     }
     if (app == "rec" && vod) || (rec_entry.is_some() && live_processing) {
@@ -165,14 +170,35 @@ pub(super) async fn start_sinks(
         ctx.tasks
             .spawn(recorder::start(ctx.recorder.clone(), publisher.hub(), plan));
     }
-    if let (Some(thumbs), true) = (thumbs_entry, live_processing) {
-        let interval = thumbs["interval"].as_u64().unwrap_or(10).clamp(10, 3600);
+    let decoder = DecoderSlot::default();
+    let picture_task = |kind| PictureTask {
+        ctx: ctx.pictures.clone(),
+        kind,
+        stream_id: stream.id,
+        streamname: stream.streamname.clone(),
+        decoder: decoder.clone(),
+    };
+    let seconds = |entry: &serde_json::Value, field: &str, default: u64, range: (u64, u64)| {
+        Duration::from_secs(
+            entry[field]
+                .as_u64()
+                .unwrap_or(default)
+                .clamp(range.0, range.1),
+        )
+    };
+    if let (Some(thumbs), true) = (&thumbs_entry, live_processing) {
         ctx.tasks.spawn(thumbs::run(
-            ctx.pictures.clone(),
+            picture_task(PictureKind::Thumbnail),
             publisher.hub().clone(),
-            stream.id,
-            stream.streamname.clone(),
-            std::time::Duration::from_secs(interval),
+            seconds(thumbs, "interval", 10, (10, 3600)),
+        ));
+    }
+    if let (Some(motion), true) = (&motion_entry, live_processing) {
+        ctx.tasks.spawn(motionclip::run(
+            picture_task(PictureKind::MotionClip),
+            publisher.hub().clone(),
+            seconds(motion, "interval", 10, (10, 3600)),
+            seconds(motion, "duration", 3, (1, 60)),
         ));
     }
     if let (Some(replay), true) = (replay_entry, live_processing) {

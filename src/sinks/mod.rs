@@ -3,7 +3,9 @@
 //! - [`hls`]: CMAF segments and playlists for live HLS and the replay.
 //! - [`recorder`]: lossless, crash-safe fragmented MP4 finalised into regular MP4 files.
 //! - [`reserve`]: disk space kept back so recordings can be finished on a full disk.
-//! - [`thumbs`]: JPEG thumbnails from keyframes, decoded on the decode pool.
+//! - [`pictures`]: what thumbnails and motion clips share (schedule, decoder, storage);
+//! - [`thumbs`]: JPEG thumbnails from keyframes, decoded on the decode pool;
+//! - [`motionclip`]: animated GIF motion clips, decoded on the decode pool.
 //!
 //! Not here: muxing itself (`mux`), RTMP play (`rtmp::play`).
 
@@ -11,6 +13,8 @@ use std::io::Write;
 use std::path::Path;
 
 pub mod hls;
+pub mod motionclip;
+pub mod pictures;
 pub mod recorder;
 pub mod reserve;
 pub mod thumbs;

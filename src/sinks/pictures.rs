@@ -1,0 +1,325 @@
+//! What thumbnails and motion clips share: the context, the tick schedule, the stream's warm
+//! decoder, running a job on the decode pool, and storing a picture at its stable URL plus
+//! history.
+//!
+//! The schedule: the first picture at the first keyframe after publishing starts, then one
+//! per interval, each from the newest keyframe (waiting for the next one when none arrived
+//! since the last picture). Between ticks a picture task holds no reader on the hub, so it
+//! costs nothing. Ticks that pass while the stream's previous job still runs, or whose job
+//! the full decode queue refused, are skipped and counted (status `skipped`, metric).
+
+use crate::config::PictureSettings;
+use crate::hub::StreamHub;
+use crate::media::{Packet, Track};
+use crate::metrics::PictureMetrics;
+use crate::picture::pool::DecodePool;
+use crate::picture::StreamDecoder;
+use crate::status::{SinkState, StatusBoard};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// What every picture task shares.
+#[derive(Debug, Clone)]
+pub struct PictureContext {
+    pub data_dir: PathBuf,
+    pub pool: DecodePool,
+    pub status: StatusBoard,
+    pub settings: PictureSettings,
+    pub metrics: PictureMetrics,
+}
+
+/// The two kinds of picture a stream can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PictureKind {
+    Thumbnail,
+    MotionClip,
+}
+
+impl PictureKind {
+    /// The processing id, used in status and metrics.
+    pub fn id(self) -> &'static str {
+        match self {
+            PictureKind::Thumbnail => "thumbs",
+            PictureKind::MotionClip => "motionclip",
+        }
+    }
+
+    /// The file extension (and so the format).
+    pub fn extension(self) -> &'static str {
+        match self {
+            PictureKind::Thumbnail => "jpg",
+            PictureKind::MotionClip => "gif",
+        }
+    }
+}
+
+/// A stream's history folder and its stable "latest" file for one kind of picture
+/// (`<data>/thumbnails/<streamname>/` and `<data>/thumbnails/<streamname>.<ext>`).
+pub fn picture_paths(data_dir: &Path, streamname: &str, kind: PictureKind) -> (PathBuf, PathBuf) {
+    let root = data_dir.join("thumbnails");
+    (
+        root.join(streamname),
+        root.join(format!("{streamname}.{}", kind.extension())),
+    )
+}
+
+/// `20261121T101500Z`: history file names sort by time.
+fn stamp(at: OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// Writes a picture to the stable file (atomically) and the history, dropping the oldest
+/// history files of its kind beyond `keep`.
+pub fn store(
+    data_dir: &Path,
+    streamname: &str,
+    kind: PictureKind,
+    bytes: &[u8],
+    keep: usize,
+) -> std::io::Result<()> {
+    let (folder, stable) = picture_paths(data_dir, streamname, kind);
+    std::fs::create_dir_all(&folder)?;
+    let extension = kind.extension();
+    let history = folder.join(format!("{}.{extension}", stamp(OffsetDateTime::now_utc())));
+    super::write_atomically(&history, bytes, false)?;
+    super::write_atomically(&stable, bytes, false)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .collect();
+    files.sort();
+    let excess = files.len().saturating_sub(keep);
+    for old in &files[..excess] {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(())
+}
+
+/// A stream's warm decoder, shared by its thumbnail and motion clip tasks: a job takes it
+/// and puts it back; a job that finds it taken (the other kind is decoding) makes its own.
+/// A warm decoder decodes an IDR in about half the time of a fresh one.
+#[derive(Default, Clone)]
+pub struct DecoderSlot(Arc<Mutex<Option<Box<StreamDecoder>>>>);
+
+impl DecoderSlot {
+    fn take(&self) -> Option<Box<StreamDecoder>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn put(&self, decoder: Box<StreamDecoder>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(decoder);
+    }
+}
+
+/// How a job on the decode pool ended.
+pub enum JobResult {
+    /// The picture's bytes.
+    Done(Vec<u8>),
+    Failed(String),
+    /// The decode queue was full: the tick is skipped.
+    Refused,
+}
+
+/// Runs `work` with the stream's decoder on the decode pool. A decoder whose job failed is
+/// dropped (its state is unknown); a panicking job loses it too.
+pub async fn run_job(
+    pool: &DecodePool,
+    slot: &DecoderSlot,
+    work: impl FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, String> + Send + 'static,
+) -> JobResult {
+    let slot_back = slot.clone();
+    let previous = slot.take();
+    let job = pool.try_run(move || {
+        let mut decoder = match previous {
+            Some(decoder) => decoder,
+            None => match StreamDecoder::new() {
+                Ok(decoder) => Box::new(decoder),
+                Err(e) => return Err(e.to_string()),
+            },
+        };
+        let result = work(&mut decoder);
+        if result.is_ok() {
+            slot_back.put(decoder);
+        }
+        result
+    });
+    match job {
+        None => JobResult::Refused,
+        Some(reply) => match reply.await {
+            Ok(Ok(bytes)) => JobResult::Done(bytes),
+            Ok(Err(e)) => JobResult::Failed(e),
+            Err(_) => JobResult::Failed("the decode job stopped unexpectedly".into()),
+        },
+    }
+}
+
+/// The newest video keyframe other than `after`, waiting for one; `None` when the stream ended.
+async fn next_keyframe(hub: &StreamHub, after: Option<i64>) -> Option<Arc<Packet>> {
+    loop {
+        let (key, ended) = hub.newest_keyframe();
+        if ended {
+            return None;
+        }
+        if let Some(key) = key.filter(|k| k.track == Track::Video && Some(k.dts_ms) != after) {
+            return Some(key);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What one tick's work came to.
+pub enum Tick {
+    /// Go on; ticks that pass from `busy_since` until now were lost to this tick's job and
+    /// count as skipped (earlier ones, e.g. while a motion clip was being collected, are not
+    /// lost work: the schedule just moves on).
+    Done { busy_since: Instant },
+    /// This stream gets no more pictures this session.
+    Stop,
+}
+
+/// Calls `take` with a keyframe at the first keyframe and then every `interval` (see the
+/// module doc) until the stream ends or `take` says stop; `skipped` is called per lost tick.
+pub async fn every_interval<F, Fut>(
+    hub: &StreamHub,
+    interval: Duration,
+    mut skipped: impl FnMut(),
+    mut take: F,
+) where
+    F: FnMut(Arc<Packet>) -> Fut,
+    Fut: Future<Output = Tick>,
+{
+    let mut last_key = None;
+    let mut next_tick: Option<Instant> = None;
+    while let Some(key) = next_keyframe(hub, last_key).await {
+        last_key = Some(key.dts_ms);
+        let tick = *next_tick.get_or_insert_with(Instant::now);
+        let Tick::Done { busy_since } = take(key).await else {
+            return;
+        };
+        let mut upcoming = tick + interval;
+        let now = Instant::now();
+        while upcoming <= now {
+            if upcoming > busy_since {
+                skipped();
+            }
+            upcoming += interval;
+        }
+        next_tick = Some(upcoming);
+        while Instant::now() < upcoming {
+            if hub.newest_keyframe().1 {
+                return;
+            }
+            let left = upcoming.saturating_duration_since(Instant::now());
+            tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+        }
+    }
+}
+
+/// A picture task of one stream: the parts each tick needs.
+pub struct PictureTask {
+    pub ctx: PictureContext,
+    pub kind: PictureKind,
+    pub stream_id: Uuid,
+    pub streamname: String,
+    pub decoder: DecoderSlot,
+}
+
+impl PictureTask {
+    /// Counts a skipped tick in the status and the metrics.
+    pub fn skipped(&self) {
+        self.ctx
+            .status
+            .update(self.stream_id, self.kind.id(), |s| s.skipped += 1);
+        self.ctx.metrics.skipped(self.kind.id());
+    }
+
+    /// Records a job's result: stores the picture, or notes the error (logged).
+    pub async fn finish(&self, result: JobResult) {
+        let (id, stream_id) = (self.kind.id(), self.stream_id);
+        match result {
+            JobResult::Refused => self.skipped(),
+            JobResult::Failed(e) => {
+                tracing::warn!(stream = %self.streamname, kind = id, error = %e, "picture failed");
+                self.ctx.metrics.failed(id);
+                self.ctx.status.error(stream_id, id, e);
+            }
+            JobResult::Done(bytes) => {
+                let (dir, name, kind) = (
+                    self.ctx.data_dir.clone(),
+                    self.streamname.clone(),
+                    self.kind,
+                );
+                let keep = self.ctx.settings.history;
+                let stored = super::blocking(move || {
+                    store(&dir, &name, kind, &bytes, keep)
+                        .map_err(|e| JobResultError(e.to_string()))
+                })
+                .await;
+                match stored {
+                    Ok(()) => {
+                        self.ctx.metrics.made(id);
+                        self.ctx.status.success(stream_id, id);
+                    }
+                    Err(JobResultError(e)) => {
+                        self.ctx.metrics.failed(id);
+                        self.ctx.status.error(stream_id, id, e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refuses streams the decoder cannot take (HEVC, AV1): a clear status, logged once.
+    pub fn refuse_codec(&self, key: &Packet) -> bool {
+        let codec = key.config.video.as_ref().map(|v| v.codec);
+        if codec == Some(crate::media::VideoCodec::Avc) {
+            return false;
+        }
+        let name = codec.map_or("none", |c| c.name());
+        let what = match self.kind {
+            PictureKind::Thumbnail => "thumbnails",
+            PictureKind::MotionClip => "motion clips",
+        };
+        let message = format!("{what} need H.264; this stream sends {name}");
+        tracing::warn!(stream = %self.streamname, "{message}");
+        self.ctx
+            .status
+            .error(self.stream_id, self.kind.id(), message);
+        true
+    }
+
+    /// Marks the task idle when the stream ended (an error that stopped it stays shown).
+    pub fn ended(&self) {
+        self.ctx.status.update(self.stream_id, self.kind.id(), |s| {
+            if s.state == SinkState::Active {
+                s.state = SinkState::Idle;
+            }
+        });
+    }
+}
+
+impl From<tokio::task::JoinError> for JobResultError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        JobResultError(e.to_string())
+    }
+}
+
+/// A store that could not run.
+#[derive(Debug)]
+pub struct JobResultError(pub String);
+
+#[cfg(test)]
+mod tests;

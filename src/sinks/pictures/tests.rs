@@ -1,0 +1,132 @@
+//! The tick schedule under paused (virtual) time.
+
+use super::*;
+use crate::hub::{Hubs, Publisher, RingLimits};
+use crate::media::CodecConfig;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+fn keyframe(dts_ms: i64) -> Packet {
+    Packet {
+        track: Track::Video,
+        dts_ms,
+        cts_ms: 0,
+        is_key: true,
+        config: Arc::new(CodecConfig::default()),
+        flv_body: Bytes::from_static(&[0; 16]),
+        payload_offset: 0,
+        rtmp_chunks: Default::default(),
+    }
+}
+
+/// Pushes a keyframe every `every` seconds (of virtual time) until `until` seconds, then
+/// ends the stream.
+async fn publish(publisher: Publisher, every: u64, until: u64) {
+    let mut at = 0;
+    while at <= until {
+        publisher.push(keyframe(i64::try_from(at * 1000).unwrap()));
+        tokio::time::sleep(Duration::from_secs(every)).await;
+        at += every;
+    }
+}
+
+/// Runs the schedule with `work(seconds since start)` as each tick's job (returning how long
+/// it runs and how much of that is collecting rather than decoding), and returns the
+/// seconds at which ticks ran and the number of skipped ticks.
+async fn schedule(
+    every: u64,
+    until: u64,
+    interval: u64,
+    work: impl Fn(u64) -> (u64, u64),
+) -> (Vec<u64>, u32) {
+    let hubs = Hubs::new(RingLimits::default());
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    let hub = publisher.hub().clone();
+    let start = Instant::now();
+    tokio::spawn(publish(publisher, every, until));
+    let skipped = AtomicU32::new(0);
+    let ticks = Mutex::new(Vec::new());
+    every_interval(
+        &hub,
+        Duration::from_secs(interval),
+        || {
+            skipped.fetch_add(1, Ordering::Relaxed);
+        },
+        |_key| {
+            let at = start.elapsed().as_secs();
+            ticks.lock().unwrap().push(at);
+            let (runs, collecting) = work(at);
+            async move {
+                tokio::time::sleep(Duration::from_secs(collecting)).await;
+                let busy_since = Instant::now();
+                tokio::time::sleep(Duration::from_secs(runs - collecting)).await;
+                Tick::Done { busy_since }
+            }
+        },
+    )
+    .await;
+    (ticks.into_inner().unwrap(), skipped.into_inner())
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_at_the_first_keyframe_then_every_interval() {
+    let (ticks, skipped) = schedule(2, 61, 10, |_| (1, 0)).await;
+    assert_eq!(ticks, vec![0, 10, 20, 30, 40, 50, 60]);
+    assert_eq!(skipped, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_for_a_keyframe_newer_than_the_last_one() {
+    // Keyframes every 15 s: a tick waits for the next one, the schedule keeps its grid.
+    let (ticks, _) = schedule(15, 60, 10, |_| (1, 0)).await;
+    assert_eq!(ticks, vec![0, 15, 30, 45, 60]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ticks_lost_to_a_long_job_are_counted_as_skipped() {
+    // The job at 10 s decodes for 25 s: the ticks at 20 and 30 s are lost.
+    let (ticks, skipped) = schedule(1, 60, 10, |at| if at == 10 { (25, 0) } else { (1, 0) }).await;
+    assert_eq!(ticks, vec![0, 10, 40, 50, 60]);
+    assert_eq!(skipped, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ticks_passing_while_a_clip_is_collected_are_not_skipped() {
+    // A 25 s motion clip every 10 s: collecting is not lost work, clips run back to back.
+    let (ticks, skipped) = schedule(1, 60, 10, |_| (26, 25)).await;
+    assert_eq!(ticks, vec![0, 30, 60]);
+    assert_eq!(skipped, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stops_when_the_stream_ends() {
+    let (ticks, _) = schedule(1, 25, 10, |_| (1, 0)).await;
+    assert_eq!(ticks, vec![0, 10, 20]);
+}
+
+#[test]
+fn history_keeps_the_newest_files_of_each_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (folder, stable) = picture_paths(dir.path(), "cam", PictureKind::Thumbnail);
+    std::fs::create_dir_all(&folder).unwrap();
+    for old in ["20200101T000000Z", "20200101T000001Z", "20200101T000002Z"] {
+        std::fs::write(folder.join(format!("{old}.jpg")), b"old").unwrap();
+        std::fs::write(folder.join(format!("{old}.gif")), b"old").unwrap();
+    }
+    store(dir.path(), "cam", PictureKind::Thumbnail, b"new", 2).unwrap();
+    assert_eq!(std::fs::read(&stable).unwrap(), b"new");
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".gif")).count(),
+        3,
+        "{names:?}"
+    );
+    let jpgs: Vec<&String> = names.iter().filter(|n| n.ends_with(".jpg")).collect();
+    assert_eq!(jpgs.len(), 2, "{names:?}");
+    assert_eq!(jpgs[0], "20200101T000002Z.jpg");
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")));
+}
