@@ -16,6 +16,8 @@
 //! `--app rec --streams 1` that shows whether a long recording's memory stays flat.
 //! `--processing '[{"id":"replay","duration":null}]'` creates the streams with that
 //! processing list (reelay only), e.g. to measure the replay's cost per stream.
+//! `--names-out FILE` writes the stream names once publishing runs (see
+//! `examples/picture_cost.sh`, which attaches an ffmpeg thumbnailer to each).
 //!
 //! A player "keeps up" when it stays connected and receives at least 90 % of the bytes the
 //! publisher sent during the measurement window. Players count bytes without parsing them, so
@@ -47,6 +49,9 @@ struct Args {
     report_every: u64,
     /// The streams' `processing` list (JSON), e.g. `[{"id":"replay","duration":null}]`.
     processing: serde_json::Value,
+    /// Write the stream names here (one per line) once publishing starts, so other tools
+    /// (an ffmpeg thumbnailer per stream) can attach to them.
+    names_out: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -64,6 +69,7 @@ fn parse_args() -> anyhow::Result<Args> {
         speed: 1.0,
         report_every: 0,
         processing: serde_json::json!([]),
+        names_out: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -82,6 +88,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--speed" => args.speed = value()?.parse()?,
             "--report-every" => args.report_every = value()?.parse()?,
             "--processing" => args.processing = serde_json::from_str(&value()?)?,
+            "--names-out" => args.names_out = Some(value()?),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -221,6 +228,9 @@ async fn main() -> anyhow::Result<()> {
         )));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    if let Some(path) = &args.names_out {
+        std::fs::write(path, names.join("\n") + "\n")?;
+    }
     let received: Vec<_> = (0..args.players)
         .map(|_| Arc::new(AtomicU64::new(0)))
         .collect();
