@@ -5,10 +5,11 @@
 # 1080p streams with thumbnails every 10 s + 3-second motion clips every 10 s this machine
 # sustains with no skipped ticks. Needs ffmpeg (to make the source and for the comparison).
 #
-#   bash examples/picture_cost.sh [streams] [seconds] [capacity stream counts...]
+#   [BITRATE=6000k] [NOISE=6] bash examples/picture_cost.sh [streams] [seconds] [capacity counts...]
 #
 # The source: 20 s of 1920×1080 at 30 fps, H.264 High with 2 B-frames (b-pyramid), 2 s GOP,
-# 6 Mbit/s with sensor-like noise (as OBS would send a camera), + AAC; pushed in a loop by
+# BITRATE (6 Mbit/s) with sensor-like noise of strength NOISE (6; 0 = none: a clean picture
+# that x264 encodes below the bitrate), + AAC; pushed in a loop by
 # examples/loadgen.rs at real-time pace. The load generator runs on the same machine, so its
 # own CPU (pushing up to ~150 Mbit/s) is taken from the capacity.
 set -euo pipefail
@@ -24,10 +25,12 @@ cargo build --release --quiet --bin reelay --example loadgen
 LOADGEN=./target/release/examples/loadgen
 SRC="$WORK/obs-1080p.flv"
 ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30" \
-  -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 20 -vf "noise=alls=6:allf=t" \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 20 -vf "noise=alls=${NOISE:-6}:allf=t" \
   -c:v libx264 -profile:v high -preset veryfast -pix_fmt yuv420p \
   -x264-params "keyint=60:min-keyint=60:scenecut=0:bframes=2:b-pyramid=normal" \
-  -b:v 6000k -maxrate 6000k -bufsize 12000k -c:a aac -b:a 128k -f flv "$SRC"
+  -b:v "${BITRATE:-6000k}" -maxrate "${BITRATE:-6000k}" -bufsize 12000k -c:a aac -b:a 128k \
+  -f flv "$SRC"
+echo "source: $(ffprobe -v error -show_entries format=bit_rate -of csv=p=0 "$SRC") bit/s"
 
 HTTP=127.0.0.1:18091
 RTMP=127.0.0.1:19362

@@ -60,22 +60,38 @@ impl Picture {
     }
 }
 
-/// A stream's decoder and the configuration it was primed with.
+/// A stream's decoder (every job sends the parameter sets first, so a new sequence header
+/// needs nothing special).
 pub struct StreamDecoder {
     decoder: Decoder,
-    /// The parameter sets sent to the decoder last (a new sequence header re-primes it).
-    primed_with: Option<Vec<u8>>,
+    /// Whether the decoder has decoded a multi-frame sequence since it was made.
+    ran_sequence: bool,
+}
+
+fn new_decoder() -> Result<Decoder, DecodeError> {
+    let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
+    Decoder::with_api_config(OpenH264API::from_source(), config)
+        .map_err(|e| DecodeError::Decoder(e.to_string()))
 }
 
 impl StreamDecoder {
     pub fn new() -> Result<Self, DecodeError> {
-        let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
-        let decoder = Decoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| DecodeError::Decoder(e.to_string()))?;
         Ok(StreamDecoder {
-            decoder,
-            primed_with: None,
+            decoder: new_decoder()?,
+            ran_sequence: false,
         })
+    }
+
+    /// OpenH264 (2.x, NoFlush) does not give back all of its picture buffers after a
+    /// multi-frame sequence and its flush: the third 1080p motion clip in one decoder fails
+    /// with "out of memory" (`dsOutOfMemory`, measured). So whatever follows a sequence gets
+    /// a fresh decoder; keyframe-only work keeps the warm one.
+    fn fresh_after_sequence(&mut self) -> Result<(), DecodeError> {
+        if self.ran_sequence {
+            self.decoder = new_decoder()?;
+            self.ran_sequence = false;
+        }
+        Ok(())
     }
 
     /// Decodes one keyframe on its own (a thumbnail): parameter sets, the frame, flush.
@@ -84,8 +100,8 @@ impl StreamDecoder {
         config: &AvcConfig,
         frame: &[u8],
     ) -> Result<Picture, DecodeError> {
+        self.fresh_after_sequence()?;
         let mut input = parameter_sets(config);
-        self.primed_with = Some(input.clone());
         append_frame(config, frame, &mut input)?;
         let decoded = self
             .decoder
@@ -112,8 +128,9 @@ impl StreamDecoder {
         frames: impl IntoIterator<Item = &'a [u8]>,
         mut on_picture: impl FnMut(Picture),
     ) -> Result<usize, DecodeError> {
+        self.fresh_after_sequence()?;
+        self.ran_sequence = true;
         let mut input = parameter_sets(config);
-        self.primed_with = Some(input.clone());
         let mut count = 0;
         let fed = frames.into_iter().try_for_each(|frame| {
             append_frame(config, frame, &mut input)?;
