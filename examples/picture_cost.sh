@@ -60,7 +60,7 @@ round() { # label, processing, streams → prints loadgen's report and the pictu
   stop_reelay
 }
 
-echo "== $STREAMS streams of 1080p30 at 6 Mbit/s, ${SECONDS_} s window =="
+echo "== $STREAMS streams of 1080p30 at ${BITRATE:-6000k}, noise ${NOISE:-6}, ${SECONDS_} s window =="
 round "no processing" '[]' "$STREAMS"
 BASE=$(per_stream < "$WORK/round.txt")
 round "thumbs every 10 s" "$THUMBS" "$STREAMS"

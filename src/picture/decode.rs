@@ -5,14 +5,15 @@
 //! after each call (`Flush::NoFlush`, then `flush_remaining` at the end); its default drops
 //! most frames of such streams. It wants Annex B; we convert (see `annexb`).
 //!
-//! A decoder is kept per stream (a warm decoder decodes an IDR in about half the time of a
-//! fresh one) and runs only on the decode pool's threads, never on the async runtime.
+//! Decoders run only on the decode pool's threads, never on the async runtime, one warm
+//! decoder per thread ([`with_thread_decoder`]).
 
 use super::annexb::{append_frame, parameter_sets, AnnexBError};
 use crate::media::avc::AvcConfig;
 use openh264::decoder::{Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
 use openh264::OpenH264API;
+use std::cell::RefCell;
 use thiserror::Error;
 
 /// Why a frame gave no picture.
@@ -157,4 +158,30 @@ impl StreamDecoder {
         }
         Ok(count)
     }
+}
+
+thread_local! {
+    static THREAD_DECODER: RefCell<Option<StreamDecoder>> = const { RefCell::new(None) };
+}
+
+/// Runs `work` with this thread's decoder, made on first use. An OpenH264 decoder holds about
+/// 50 MB once it has decoded 1080p (measured: RSS +51.7 MiB per stream when each stream kept
+/// its own), so the decode pool keeps one per thread instead of one per stream. Every job
+/// sends the parameter sets first and starts at a keyframe, so a decoder moves between
+/// streams freely; it stays warm (an IDR in about half the time of a fresh decoder). A job
+/// that fails drops the decoder, whose state is then unknown.
+pub fn with_thread_decoder<T>(
+    work: impl FnOnce(&mut StreamDecoder) -> Result<T, String>,
+) -> Result<T, String> {
+    THREAD_DECODER.with_borrow_mut(|slot| {
+        let decoder = match slot {
+            Some(decoder) => decoder,
+            None => slot.insert(StreamDecoder::new().map_err(|e| e.to_string())?),
+        };
+        let result = work(decoder);
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    })
 }

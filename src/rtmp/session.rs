@@ -13,7 +13,7 @@ use crate::catalog::{self, EndReason, Stream};
 use crate::hls::Retention;
 use crate::hub::Publisher;
 use crate::sinks::hls::{self, HlsPlan};
-use crate::sinks::pictures::{DecoderSlot, PictureKind, PictureTask};
+use crate::sinks::pictures::{PictureKind, PictureTask};
 use crate::sinks::recorder::{self, RecordingPlan};
 use crate::sinks::{motionclip, thumbs};
 use std::collections::HashMap;
@@ -170,13 +170,11 @@ pub(super) async fn start_sinks(
         ctx.tasks
             .spawn(recorder::start(ctx.recorder.clone(), publisher.hub(), plan));
     }
-    let decoder = DecoderSlot::default();
     let picture_task = |kind| PictureTask {
         ctx: ctx.pictures.clone(),
         kind,
         stream_id: stream.id,
         streamname: stream.streamname.clone(),
-        decoder: decoder.clone(),
     };
     let seconds = |entry: &serde_json::Value, field: &str, default: u64, range: (u64, u64)| {
         Duration::from_secs(

@@ -96,7 +96,7 @@ pub async fn run(task: PictureTask, hub: Arc<StreamHub>, interval: Duration, dur
                 // The stream ended (or the reader fell behind) before a keyframe came.
                 return Tick::Done { busy_since };
             }
-            let result = run_job(&task.ctx.pool, &task.decoder, move |decoder| {
+            let result = run_job(&task.ctx.pool, move |decoder| {
                 render(decoder, &frames, settings)
             })
             .await;

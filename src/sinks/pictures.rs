@@ -1,6 +1,5 @@
-//! What thumbnails and motion clips share: the context, the tick schedule, the stream's warm
-//! decoder, running a job on the decode pool, and storing a picture at its stable URL plus
-//! history.
+//! What thumbnails and motion clips share: the context, the tick schedule, running a job on
+//! the decode pool, and storing a picture at its stable URL plus history.
 //!
 //! The schedule: the first picture at the first keyframe after publishing starts, then one
 //! per interval, each from the newest keyframe (waiting for the next one when none arrived
@@ -12,12 +11,13 @@ use crate::config::PictureSettings;
 use crate::hub::StreamHub;
 use crate::media::{Packet, Track};
 use crate::metrics::PictureMetrics;
+use crate::picture::decode::with_thread_decoder;
 use crate::picture::pool::DecodePool;
 use crate::picture::StreamDecoder;
 use crate::status::{SinkState, StatusBoard};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -108,22 +108,6 @@ pub fn store(
     Ok(())
 }
 
-/// A stream's warm decoder, shared by its thumbnail and motion clip tasks: a job takes it
-/// and puts it back; a job that finds it taken (the other kind is decoding) makes its own.
-/// A warm decoder decodes an IDR in about half the time of a fresh one.
-#[derive(Default, Clone)]
-pub struct DecoderSlot(Arc<Mutex<Option<Box<StreamDecoder>>>>);
-
-impl DecoderSlot {
-    fn take(&self) -> Option<Box<StreamDecoder>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-
-    fn put(&self, decoder: Box<StreamDecoder>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(decoder);
-    }
-}
-
 /// How a job on the decode pool ended.
 pub enum JobResult {
     /// The picture's bytes.
@@ -133,30 +117,13 @@ pub enum JobResult {
     Refused,
 }
 
-/// Runs `work` with the stream's decoder on the decode pool. A decoder whose job failed is
-/// dropped (its state is unknown); a panicking job loses it too.
+/// Runs `work` on the decode pool with the pool thread's decoder (see
+/// `picture::decode::with_thread_decoder`).
 pub async fn run_job(
     pool: &DecodePool,
-    slot: &DecoderSlot,
     work: impl FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, String> + Send + 'static,
 ) -> JobResult {
-    let slot_back = slot.clone();
-    let previous = slot.take();
-    let job = pool.try_run(move || {
-        let mut decoder = match previous {
-            Some(decoder) => decoder,
-            None => match StreamDecoder::new() {
-                Ok(decoder) => Box::new(decoder),
-                Err(e) => return Err(e.to_string()),
-            },
-        };
-        let result = work(&mut decoder);
-        if result.is_ok() {
-            slot_back.put(decoder);
-        }
-        result
-    });
-    match job {
+    match pool.try_run(move || with_thread_decoder(work)) {
         None => JobResult::Refused,
         Some(reply) => match reply.await {
             Ok(Ok(bytes)) => JobResult::Done(bytes),
@@ -234,7 +201,6 @@ pub struct PictureTask {
     pub kind: PictureKind,
     pub stream_id: Uuid,
     pub streamname: String,
-    pub decoder: DecoderSlot,
 }
 
 impl PictureTask {

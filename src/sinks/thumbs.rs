@@ -53,7 +53,7 @@ pub async fn run(task: PictureTask, hub: Arc<StreamHub>, interval: Duration) {
             }
             let busy_since = Instant::now();
             let max_width = task.ctx.settings.thumbnail_max_width;
-            let result = run_job(&task.ctx.pool, &task.decoder, move |decoder| {
+            let result = run_job(&task.ctx.pool, move |decoder| {
                 render(decoder, &key, max_width)
             })
             .await;

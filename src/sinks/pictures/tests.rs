@@ -5,6 +5,7 @@ use crate::hub::{Hubs, Publisher, RingLimits};
 use crate::media::CodecConfig;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 fn keyframe(dts_ms: i64) -> Packet {
     Packet {
