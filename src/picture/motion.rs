@@ -177,7 +177,7 @@ fn decode_shown(
                 return;
             }
             wanted.pop_front();
-            match shown_rgb(picture, settings.width, config.color) {
+            match shown_rgb(picture.to_picture(), settings.width, config.color) {
                 Ok((width, height, rgb)) => {
                     (set.width, set.height) = (width, height);
                     set.frames.push(rgb);
