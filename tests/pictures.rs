@@ -362,7 +362,7 @@ async fn motion_clips_and_a_resolution_change() {
     });
 
     let gif_url = t.url(&format!("/thumbnails/{name}.gif"));
-    let (headers, gif) = fetch_until(&t, &gif_url, 10, |_| true).await;
+    let (headers, gif) = fetch_until(&t, &gif_url, 30, |_| true).await;
     assert_eq!(headers["content-type"], "image/gif");
     if let Some((frames, width, height, duration)) = probe_gif(&gif) {
         assert_eq!((frames, width, height), (30, 480, 270));
@@ -377,10 +377,10 @@ async fn motion_clips_and_a_resolution_change() {
     assert_eq!(status["state"], "active", "{body}");
 
     let jpg_url = t.url(&format!("/thumbnails/{name}.jpg"));
-    let (_, first) = fetch_until(&t, &jpg_url, 10, |_| true).await;
+    let (_, first) = fetch_until(&t, &jpg_url, 30, |_| true).await;
     assert_eq!(jpeg_size(&first), (640, 360));
     // The tick at 10 s takes the newest keyframe: 1280×720 by then.
-    fetch_until(&t, &jpg_url, 15, |b| jpeg_size(b) == (1280, 720)).await;
+    fetch_until(&t, &jpg_url, 30, |b| jpeg_size(b) == (1280, 720)).await;
     pusher.await.unwrap().stop_publishing().await.unwrap();
     let (_, body) = t.get(&format!("/stream/{id}")).await;
     let history = body["playout"]["thumbnails"][0]["history"]
@@ -388,4 +388,68 @@ async fn motion_clips_and_a_resolution_change() {
         .unwrap();
     assert_eq!(history.len(), 2, "{body}");
     assert_eq!(body["playout"]["rtmp"][0]["status"]["thumbs"]["skipped"], 0);
+}
+
+/// A stream OpenH264 cannot take (HEVC via Enhanced RTMP) gets a clear error status on both
+/// picture entries, no picture, and the stream itself is relayed and ends normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hevc_stream_gets_a_clear_picture_status() {
+    use reelay::client::RtmpClient;
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+    let t = start().await;
+    let stream = t
+        .create_stream_with(json!([
+            {"id": "thumbs", "interval": 10},
+            {"id": "motionclip", "interval": 10, "duration": 1}
+        ]))
+        .await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let name = streamname(&stream);
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    send_tags(&mut publisher, &enhanced_rtmp_tags("hevc-aac.mp4"), 4.0).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let (_, body) = t.get(&format!("/stream/{id}")).await;
+        let status = &body["playout"]["rtmp"][0]["status"];
+        if status["thumbs"]["state"] == "error" && status["motionclip"]["state"] == "error" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no error status: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let status = &body["playout"]["rtmp"][0]["status"];
+    assert_eq!(
+        status["thumbs"]["last_error"]["message"], "thumbnails need H.264; this stream sends hevc",
+        "{body}"
+    );
+    assert_eq!(
+        status["motionclip"]["last_error"]["message"],
+        "motion clips need H.264; this stream sends hevc"
+    );
+    assert_eq!(status["thumbs"]["errors"], 1, "reported once");
+    assert_eq!(body["playout"]["thumbnails"], json!([]));
+    assert_eq!(body["state"], "live");
+    publisher.stop_publishing().await.unwrap();
+    t.wait_state(&id, "ended").await;
+    assert_eq!(
+        t.http.get(t.url("/health")).send().await.unwrap().status(),
+        200
+    );
+}
+
+/// `pictures.thumbnail_max_width` scales a thumbnail down, aspect kept.
+#[test]
+fn a_thumbnail_can_be_limited_in_width() {
+    let packets = demux_tags(&fixture_tags());
+    let key = packets
+        .iter()
+        .find(|p| p.track == Track::Video && p.is_key)
+        .unwrap();
+    let mut decoder = StreamDecoder::new().unwrap();
+    let small = reelay::sinks::thumbs::render(&mut decoder, key, 320).unwrap();
+    assert_eq!(jpeg_size(&small), (320, 180));
+    let full = reelay::sinks::thumbs::render(&mut decoder, key, 0).unwrap();
+    assert_eq!(jpeg_size(&full), (640, 360));
 }
