@@ -21,14 +21,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The video packets of one clip, in decode order from a keyframe: `duration_ms` of
-/// presentation time, fewer when the stream ends, falls behind or changes configuration.
+/// presentation time, fewer when the stream ends, falls behind, changes configuration or
+/// sends no video for a while (wall-clock limit: twice the duration plus 5 s).
 pub async fn collect(hub: &Arc<StreamHub>, duration_ms: i64) -> Vec<Arc<Packet>> {
     let mut reader = hub.subscribe(Delivery::Lossy);
     let mut frames: Vec<Arc<Packet>> = Vec::new();
+    let limit = Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0) * 2 + 5000);
+    let deadline = Instant::now() + limit;
     loop {
-        let packet = match reader.next().await {
-            Event::Packet(packet) => packet,
-            Event::Gap { .. } | Event::Ended => break,
+        let packet = match tokio::time::timeout_at(deadline, reader.next()).await {
+            Ok(Event::Packet(packet)) => packet,
+            Ok(Event::Gap { .. } | Event::Ended) | Err(_) => break,
         };
         if packet.track != Track::Video {
             continue;

@@ -131,3 +131,29 @@ fn history_keeps_the_newest_files_of_each_kind() {
     assert_eq!(jpgs[0], "20200101T000002Z.jpg");
     assert!(!names.iter().any(|n| n.ends_with(".tmp")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_clip_stops_collecting_when_video_stops_but_the_stream_goes_on() {
+    let hubs = Hubs::new(RingLimits::default());
+    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    let hub = publisher.hub().clone();
+    publisher.push(keyframe(0));
+    let started = Instant::now();
+    let collecting =
+        tokio::spawn(async move { crate::sinks::motionclip::collect(&hub, 3000).await });
+    // Only audio from here on, for a minute.
+    for at in 1..600 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        publisher.push(Packet {
+            track: Track::Audio,
+            is_key: true,
+            ..keyframe(at * 100)
+        });
+        if collecting.is_finished() {
+            break;
+        }
+    }
+    let frames = collecting.await.unwrap();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(started.elapsed().as_secs(), 11, "3 s × 2 + 5 s");
+}
