@@ -37,13 +37,7 @@ fn thumbnails(c: &mut Criterion) {
         ("1080p", "keyframe-1080p.flv"),
     ] {
         let key = keyframe(file);
-        let avc = key
-            .config
-            .video
-            .as_ref()
-            .and_then(|v| v.avc())
-            .expect("H.264")
-            .clone();
+        let avc = key.config.avc().expect("H.264").clone();
         let payload = key.payload();
         let mut decoder = StreamDecoder::new().expect("decoder");
         let picture = decoder.decode_keyframe(&avc, &payload).expect("decodes");
@@ -118,13 +112,7 @@ fn motion_clips(c: &mut Criterion) {
     let Some(video) = clip_source() else {
         return;
     };
-    let avc = video[0]
-        .config
-        .video
-        .as_ref()
-        .and_then(|v| v.avc())
-        .expect("H.264")
-        .clone();
+    let avc = video[0].config.avc().expect("H.264").clone();
     let payloads: Vec<Bytes> = video.iter().map(|p| p.payload()).collect();
     let frames: Vec<(i64, &[u8])> = video
         .iter()

@@ -2,6 +2,14 @@
 //! with errors that name the field (`processing[1].interval`) and the allowed range.
 
 use serde_json::{json, Map, Value};
+use std::ops::RangeInclusive;
+
+/// `thumbs` and `motionclip` intervals, seconds.
+pub const INTERVAL_SECS: RangeInclusive<u64> = 10..=3600;
+/// `motionclip` duration, seconds.
+pub const CLIP_SECS: RangeInclusive<u64> = 1..=60;
+/// `rec` and `replay` duration, seconds (or null).
+pub const DURATION_SECS: RangeInclusive<u64> = 1..=86400;
 
 /// An input error naming its JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +29,7 @@ fn integer_in(
     entry: &Map<String, Value>,
     path: &str,
     key: &str,
-    range: std::ops::RangeInclusive<u64>,
+    range: RangeInclusive<u64>,
     nullable: bool,
 ) -> Result<Value, FieldError> {
     let field = format!("{path}.{key}");
@@ -88,16 +96,16 @@ pub fn validate(value: &Value, path: &str) -> Result<Value, FieldError> {
         let normalised = match id {
             "rec" | "replay" => json!({
                 "id": id,
-                "duration": integer_in(map, &entry_path, "duration", 1..=86400, true)?,
+                "duration": integer_in(map, &entry_path, "duration", DURATION_SECS, true)?,
             }),
             "thumbs" => json!({
                 "id": id,
-                "interval": integer_in(map, &entry_path, "interval", 10..=3600, false)?,
+                "interval": integer_in(map, &entry_path, "interval", INTERVAL_SECS, false)?,
             }),
             _ => json!({
                 "id": id,
-                "interval": integer_in(map, &entry_path, "interval", 10..=3600, false)?,
-                "duration": integer_in(map, &entry_path, "duration", 1..=60, false)?,
+                "interval": integer_in(map, &entry_path, "interval", INTERVAL_SECS, false)?,
+                "duration": integer_in(map, &entry_path, "duration", CLIP_SECS, false)?,
             }),
         };
         out.push(normalised);

@@ -42,7 +42,7 @@ fn a_keyframe_decodes_in_process_to_ffmpegs_picture() {
         .iter()
         .find(|p| p.track == Track::Video && p.is_key)
         .unwrap();
-    let avc = key.config.video.as_ref().unwrap().avc().unwrap().clone();
+    let avc = key.config.avc().unwrap().clone();
     let mut decoder = StreamDecoder::new().unwrap();
     let picture = decoder.decode_keyframe(&avc, &key.payload()).unwrap();
     assert_eq!((picture.width, picture.height), (640, 360));

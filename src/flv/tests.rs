@@ -30,7 +30,7 @@ fn demuxes_obs_like_fixture() {
         config.generation, 2,
         "one video and one audio sequence header"
     );
-    let avc = config.video.as_ref().unwrap().avc().unwrap();
+    let avc = config.avc().unwrap();
     assert_eq!((avc.width, avc.height, avc.profile_idc), (640, 360, 100));
     let asc = config.audio.as_ref().unwrap().aac.unwrap();
     assert_eq!((asc.sample_rate_hz, asc.channels()), (48000, 2));

@@ -162,9 +162,19 @@ impl CodecConfig {
     /// Whether `other` has the same codec records: a muxer can keep its sample entries (a new
     /// generation may only carry new metadata or repeat a sequence header).
     pub fn same_tracks(&self, other: &CodecConfig) -> bool {
-        let video = |c: &CodecConfig| c.video.as_ref().map(|v| v.record.clone());
-        let audio = |c: &CodecConfig| c.audio.as_ref().map(|a| a.record.clone());
-        video(self) == video(other) && audio(self) == audio(other)
+        self.same_video(other)
+            && self.audio.as_ref().map(|a| &a.record) == other.audio.as_ref().map(|a| &a.record)
+    }
+
+    /// Whether `other` has the same video record: decoded pictures keep their size and
+    /// decoder setup across it (a motion clip may span it).
+    pub fn same_video(&self, other: &CodecConfig) -> bool {
+        self.video.as_ref().map(|v| &v.record) == other.video.as_ref().map(|v| &v.record)
+    }
+
+    /// The H.264 parameters in force, if the video is H.264 with a parsed record.
+    pub fn avc(&self) -> Option<&avc::AvcConfig> {
+        self.video.as_ref()?.avc()
     }
 }
 

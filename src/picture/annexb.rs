@@ -28,33 +28,53 @@ pub fn parameter_sets(config: &AvcConfig) -> Vec<u8> {
     out
 }
 
+/// The NAL units of an AVCC frame in order. A length that runs past the end is an error,
+/// which ends the iteration.
+fn nal_units<'a>(
+    config: &AvcConfig,
+    frame: &'a [u8],
+) -> impl Iterator<Item = Result<&'a [u8], AnnexBError>> + 'a {
+    let size = usize::from(config.nal_length_size.clamp(1, 4));
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= frame.len() {
+            return None;
+        }
+        let unit = frame.get(pos..pos + size).and_then(|prefix| {
+            let len = prefix
+                .iter()
+                .fold(0usize, |len, &b| (len << 8) | usize::from(b));
+            let start = pos + size;
+            let end = start.checked_add(len)?;
+            Some((frame.get(start..end)?, end))
+        });
+        Some(match unit {
+            Some((unit, end)) => {
+                pos = end;
+                Ok(unit)
+            }
+            None => {
+                let at = std::mem::replace(&mut pos, frame.len());
+                Err(AnnexBError::Truncated(at))
+            }
+        })
+    })
+}
+
 /// Appends the frame's NAL units to `out` as Annex B.
 pub fn append_frame(
     config: &AvcConfig,
     frame: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), AnnexBError> {
-    let size = usize::from(config.nal_length_size.clamp(1, 4));
-    let mut pos = 0;
     let mut units = 0;
-    while pos < frame.len() {
-        let prefix = frame
-            .get(pos..pos + size)
-            .ok_or(AnnexBError::Truncated(pos))?;
-        let len = prefix
-            .iter()
-            .fold(0usize, |len, &b| (len << 8) | usize::from(b));
-        let start = pos + size;
-        let unit = start
-            .checked_add(len)
-            .and_then(|end| frame.get(start..end))
-            .ok_or(AnnexBError::Truncated(pos))?;
+    for unit in nal_units(config, frame) {
+        let unit = unit?;
         if !unit.is_empty() {
             out.extend_from_slice(&START_CODE);
             out.extend_from_slice(unit);
             units += 1;
         }
-        pos = start + len;
     }
     if units == 0 {
         return Err(AnnexBError::Empty);
@@ -66,24 +86,13 @@ pub fn append_frame(
 /// Frames that are not (most B-frames of OBS streams) need not be decoded unless shown.
 /// Unparseable frames count as references, so nothing a shown frame needs is ever skipped.
 pub fn is_reference(config: &AvcConfig, frame: &[u8]) -> bool {
-    let size = usize::from(config.nal_length_size.clamp(1, 4));
-    let mut pos = 0;
-    while pos < frame.len() {
-        let Some(prefix) = frame.get(pos..pos + size) else {
-            return true;
-        };
-        let len = prefix
-            .iter()
-            .fold(0usize, |len, &b| (len << 8) | usize::from(b));
-        let start = pos + size;
-        let Some(&header) = frame.get(start) else {
-            return true;
-        };
-        let (ref_idc, unit_type) = (header >> 5 & 3, header & 0x1f);
-        if matches!(unit_type, 1 | 5) {
-            return ref_idc != 0;
-        }
-        pos = start.saturating_add(len);
-    }
-    true
+    nal_units(config, frame)
+        .find_map(|unit| match unit {
+            Err(_) => Some(true),
+            Ok(unit) => unit
+                .first()
+                .filter(|&&header| matches!(header & 0x1f, 1 | 5))
+                .map(|&header| header >> 5 & 3 != 0),
+        })
+        .unwrap_or(true)
 }

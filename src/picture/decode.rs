@@ -106,28 +106,18 @@ impl StreamDecoder {
         Ok(())
     }
 
-    /// Decodes one keyframe on its own (a thumbnail): parameter sets, the frame, flush.
+    /// Decodes one keyframe on its own (a thumbnail): a sequence of one frame, whose picture
+    /// is the newest out (with NoFlush it usually comes out of the flush).
     pub fn decode_keyframe(
         &mut self,
         config: &AvcConfig,
         frame: &[u8],
     ) -> Result<Picture, DecodeError> {
-        self.fresh_after_sequence()?;
-        let mut input = parameter_sets(config);
-        append_frame(config, frame, &mut input)?;
-        let decoded = self
-            .decoder
-            .decode(&input)
-            .map_err(|e| DecodeError::Decoder(e.to_string()))?
-            .map(|yuv| Picture::from_yuv(&yuv));
-        let flushed = self
-            .decoder
-            .flush_remaining()
-            .map_err(|e| DecodeError::Decoder(e.to_string()))?
-            .last()
-            .map(Picture::from_yuv);
-        // The newest picture: with NoFlush the keyframe usually comes out of the flush.
-        flushed.or(decoded).ok_or(DecodeError::NoPicture)
+        let mut newest = None;
+        self.decode_sequence(config, [frame], |picture| {
+            newest = Some(picture.to_picture());
+        })?;
+        newest.ok_or(DecodeError::NoPicture)
     }
 
     /// Decodes frames given in decode order from a keyframe on (a motion clip) and hands each
@@ -141,10 +131,13 @@ impl StreamDecoder {
         mut on_picture: impl FnMut(DecodedPicture<'_>),
     ) -> Result<usize, DecodeError> {
         self.fresh_after_sequence()?;
-        self.ran_sequence = true;
         let mut input = parameter_sets(config);
         let mut count = 0;
+        let mut fed_frames = 0;
         let fed = frames.into_iter().try_for_each(|frame| {
+            fed_frames += 1;
+            // Only multi-frame sequences leave the decoder short of buffers.
+            self.ran_sequence |= fed_frames > 1;
             append_frame(config, frame, &mut input)?;
             let decoded = self
                 .decoder

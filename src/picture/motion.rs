@@ -113,8 +113,12 @@ pub fn plan(frames: &[FrameInfo], fps: u32, duration_ms: i64) -> Option<ClipPlan
         }
     }
     let last_needed = *shown_indices.iter().max()?;
+    let mut shown = vec![false; last_needed + 1];
+    for &i in &shown_indices {
+        shown[i] = true;
+    }
     let decode = (0..=last_needed)
-        .filter(|i| frames[*i].is_reference || shown_indices.contains(i))
+        .filter(|&i| frames[i].is_reference || shown[i])
         .collect();
     Some(ClipPlan {
         decode,

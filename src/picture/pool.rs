@@ -29,8 +29,9 @@ impl DecodePool {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .recv();
-                    let Ok(job) = job else { return }; // the pool is gone
-                                                       // A panicking job (a bug) must not take the thread with it.
+                    // No job: the pool is gone.
+                    let Ok(job) = job else { return };
+                    // A panicking job (a bug) must not take the thread with it.
                     if std::panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
                         tracing::error!("a decode job panicked; the pool goes on");
                     }

@@ -12,11 +12,13 @@ use super::listener::RtmpContext;
 use crate::catalog::{self, EndReason, Stream};
 use crate::hls::Retention;
 use crate::hub::Publisher;
+use crate::processing::{CLIP_SECS, INTERVAL_SECS};
 use crate::sinks::hls::{self, HlsPlan};
 use crate::sinks::pictures::{PictureKind, PictureTask};
 use crate::sinks::recorder::{self, RecordingPlan};
 use crate::sinks::{motionclip, thumbs};
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -176,27 +178,24 @@ pub(super) async fn start_sinks(
         stream_id: stream.id,
         streamname: stream.streamname.clone(),
     };
-    let seconds = |entry: &serde_json::Value, field: &str, default: u64, range: (u64, u64)| {
-        Duration::from_secs(
-            entry[field]
-                .as_u64()
-                .unwrap_or(default)
-                .clamp(range.0, range.1),
-        )
+    // Validated when stored (`processing`); clamped again so an old row cannot surprise us.
+    let seconds = |entry: &serde_json::Value, field: &str, range: RangeInclusive<u64>| {
+        let value = entry[field].as_u64().unwrap_or(*range.start());
+        Duration::from_secs(value.clamp(*range.start(), *range.end()))
     };
     if let (Some(thumbs), true) = (&thumbs_entry, live_processing) {
         ctx.tasks.spawn(thumbs::run(
             picture_task(PictureKind::Thumbnail),
             publisher.hub().clone(),
-            seconds(thumbs, "interval", 10, (10, 3600)),
+            seconds(thumbs, "interval", INTERVAL_SECS),
         ));
     }
     if let (Some(motion), true) = (&motion_entry, live_processing) {
         ctx.tasks.spawn(motionclip::run(
             picture_task(PictureKind::MotionClip),
             publisher.hub().clone(),
-            seconds(motion, "interval", 10, (10, 3600)),
-            seconds(motion, "duration", 3, (1, 60)),
+            seconds(motion, "interval", INTERVAL_SECS),
+            seconds(motion, "duration", CLIP_SECS),
         ));
     }
     if let (Some(replay), true) = (replay_entry, live_processing) {

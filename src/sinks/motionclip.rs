@@ -11,7 +11,7 @@
 //! being collected are not counted as skipped (nothing was refused), only those lost to a
 //! decode still running are.
 
-use super::pictures::{every_interval, run_job, PictureTask, Tick};
+use super::pictures::{Job, PictureTask};
 use crate::hub::{Delivery, Event, StreamHub};
 use crate::media::{Packet, Track};
 use crate::picture::motion::{make_clip, ClipSettings};
@@ -42,8 +42,7 @@ pub async fn collect(hub: &Arc<StreamHub>, duration_ms: i64) -> Vec<Arc<Packet>>
             }
             continue;
         };
-        let record = |p: &Packet| p.config.video.as_ref().map(|v| v.record.clone());
-        if packet.config.generation != first.config.generation && record(&packet) != record(first) {
+        if !packet.config.same_video(&first.config) {
             break;
         }
         // Presentation time ≥ decode time, so from here on nothing falls inside the clip.
@@ -63,8 +62,7 @@ pub fn render(
 ) -> Result<Vec<u8>, String> {
     let avc = frames
         .first()
-        .and_then(|f| f.config.video.as_ref())
-        .and_then(|v| v.avc())
+        .and_then(|f| f.config.avc())
         .ok_or("no H.264 configuration")?;
     let payloads: Vec<_> = frames.iter().map(|f| f.payload()).collect();
     let sources: Vec<(i64, &[u8])> = frames
@@ -75,38 +73,21 @@ pub fn render(
     make_clip(decoder, avc, &sources, settings).map_err(|e| e.to_string())
 }
 
-/// Makes motion clips of one stream until it ends; the status then says `idle` (or keeps the
-/// error that stopped it).
+/// Makes motion clips of one stream until it ends.
 pub async fn run(task: PictureTask, hub: Arc<StreamHub>, interval: Duration, duration: Duration) {
-    let task = &task;
-    let hub = &hub;
     let settings = ClipSettings {
         width: task.ctx.settings.motionclip_width,
         fps: task.ctx.settings.motionclip_fps,
         duration_ms: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
     };
-    every_interval(
-        hub,
-        interval,
-        || task.skipped(),
-        |key| async move {
-            if task.refuse_codec(&key) {
-                return Tick::Stop;
-            }
-            let frames = collect(hub, settings.duration_ms).await;
-            let busy_since = Instant::now();
-            if frames.is_empty() {
-                // The stream ended (or the reader fell behind) before a keyframe came.
-                return Tick::Done { busy_since };
-            }
-            let result = run_job(&task.ctx.pool, move |decoder| {
-                render(decoder, &frames, settings)
-            })
-            .await;
-            task.finish(result).await;
-            Tick::Done { busy_since }
-        },
-    )
+    let collecting_from = &hub;
+    task.run(&hub, interval, |_key| async move {
+        let frames = collect(collecting_from, settings.duration_ms).await;
+        if frames.is_empty() {
+            return None; // the stream ended (or the reader fell behind) before a keyframe
+        }
+        let job: Job = Box::new(move |decoder| render(decoder, &frames, settings));
+        Some(job)
+    })
     .await;
-    task.ended();
 }

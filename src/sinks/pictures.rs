@@ -119,7 +119,7 @@ pub enum JobResult {
 
 /// Runs `work` on the decode pool with the pool thread's decoder (see
 /// `picture::decode::with_thread_decoder`).
-pub async fn run_job(
+async fn run_job(
     pool: &DecodePool,
     work: impl FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, String> + Send + 'static,
 ) -> JobResult {
@@ -195,6 +195,9 @@ pub async fn every_interval<F, Fut>(
     }
 }
 
+/// A picture's work on the decode pool (decode, encode), given the pool thread's decoder.
+pub type Job = Box<dyn FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, String> + Send>;
+
 /// A picture task of one stream: the parts each tick needs.
 pub struct PictureTask {
     pub ctx: PictureContext,
@@ -204,52 +207,76 @@ pub struct PictureTask {
 }
 
 impl PictureTask {
+    /// Runs the schedule until the stream ends (then the status says `idle`, or keeps the
+    /// error that stopped it). At each tick `prepare` turns the keyframe into a job (`None`:
+    /// nothing to make this time), which runs on the pool and whose picture is stored.
+    pub async fn run<F, Fut>(self, hub: &StreamHub, interval: Duration, prepare: F)
+    where
+        F: Fn(Arc<Packet>) -> Fut,
+        Fut: Future<Output = Option<Job>>,
+    {
+        let task = &self;
+        let prepare = &prepare;
+        every_interval(
+            hub,
+            interval,
+            || task.skipped(),
+            |key| async move {
+                if task.refuse_codec(&key) {
+                    return Tick::Stop;
+                }
+                let job = prepare(key).await;
+                let busy_since = Instant::now();
+                if let Some(job) = job {
+                    task.finish(run_job(&task.ctx.pool, job).await).await;
+                }
+                Tick::Done { busy_since }
+            },
+        )
+        .await;
+        self.ended();
+    }
+
     /// Counts a skipped tick in the status and the metrics.
-    pub fn skipped(&self) {
+    fn skipped(&self) {
         self.ctx
             .status
             .update(self.stream_id, self.kind.id(), |s| s.skipped += 1);
         self.ctx.metrics.skipped(self.kind.id());
     }
 
-    /// Records a job's result: stores the picture, or notes the error (logged).
-    pub async fn finish(&self, result: JobResult) {
-        let (id, stream_id) = (self.kind.id(), self.stream_id);
-        match result {
-            JobResult::Refused => self.skipped(),
-            JobResult::Failed(e) => {
-                tracing::warn!(stream = %self.streamname, kind = id, error = %e, "picture failed");
-                self.ctx.metrics.failed(id);
-                self.ctx.status.error(stream_id, id, e);
+    /// Notes a failed picture: logged, counted, shown in the status.
+    fn fail(&self, message: String) {
+        let id = self.kind.id();
+        tracing::warn!(stream = %self.streamname, kind = id, error = %message, "picture failed");
+        self.ctx.metrics.failed(id);
+        self.ctx.status.error(self.stream_id, id, message);
+    }
+
+    /// Records a job's result: stores the picture, or notes the error.
+    async fn finish(&self, result: JobResult) {
+        let bytes = match result {
+            JobResult::Refused => return self.skipped(),
+            JobResult::Failed(e) => return self.fail(e),
+            JobResult::Done(bytes) => bytes,
+        };
+        let (dir, name, kind) = (
+            self.ctx.data_dir.clone(),
+            self.streamname.clone(),
+            self.kind,
+        );
+        let keep = self.ctx.settings.history;
+        match super::blocking(move || store(&dir, &name, kind, &bytes, keep)).await {
+            Ok(()) => {
+                self.ctx.metrics.made(kind.id());
+                self.ctx.status.success(self.stream_id, kind.id());
             }
-            JobResult::Done(bytes) => {
-                let (dir, name, kind) = (
-                    self.ctx.data_dir.clone(),
-                    self.streamname.clone(),
-                    self.kind,
-                );
-                let keep = self.ctx.settings.history;
-                let stored = super::blocking(move || {
-                    store(&dir, &name, kind, &bytes, keep)
-                        .map_err(|e| JobResultError(e.to_string()))
-                })
-                .await;
-                match stored {
-                    Ok(()) => {
-                        self.ctx.metrics.made(id);
-                        self.ctx.status.success(stream_id, id);
-                    }
-                    Err(JobResultError(e)) => {
-                        self.ctx.metrics.failed(id);
-                        self.ctx.status.error(stream_id, id, e);
-                    }
-                }
-            }
+            Err(e) => self.fail(e.to_string()),
         }
     }
 
     /// Refuses streams the decoder cannot take (HEVC, AV1): a clear status, logged once.
-    pub fn refuse_codec(&self, key: &Packet) -> bool {
+    fn refuse_codec(&self, key: &Packet) -> bool {
         let codec = key.config.video.as_ref().map(|v| v.codec);
         if codec == Some(crate::media::VideoCodec::Avc) {
             return false;
@@ -268,7 +295,7 @@ impl PictureTask {
     }
 
     /// Marks the task idle when the stream ended (an error that stopped it stays shown).
-    pub fn ended(&self) {
+    fn ended(&self) {
         self.ctx.status.update(self.stream_id, self.kind.id(), |s| {
             if s.state == SinkState::Active {
                 s.state = SinkState::Idle;
@@ -276,16 +303,6 @@ impl PictureTask {
         });
     }
 }
-
-impl From<tokio::task::JoinError> for JobResultError {
-    fn from(e: tokio::task::JoinError) -> Self {
-        JobResultError(e.to_string())
-    }
-}
-
-/// A store that could not run.
-#[derive(Debug)]
-pub struct JobResultError(pub String);
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 //!
 //! Not here: decoding itself (`picture`), motion clips (`motionclip`).
 
-use super::pictures::{every_interval, run_job, PictureTask, Tick};
+use super::pictures::{Job, PictureTask};
 use crate::hub::StreamHub;
 use crate::media::Packet;
 use crate::picture::convert::{jpeg, to_rgb};
@@ -14,7 +14,6 @@ use crate::picture::scale::downscale;
 use crate::picture::StreamDecoder;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// JPEG quality.
 const QUALITY: u8 = 85;
@@ -25,12 +24,7 @@ pub fn render(
     key: &Packet,
     max_width: u32,
 ) -> Result<Vec<u8>, String> {
-    let avc = key
-        .config
-        .video
-        .as_ref()
-        .and_then(|v| v.avc())
-        .ok_or("no H.264 configuration")?;
+    let avc = key.config.avc().ok_or("no H.264 configuration")?;
     let picture = decoder
         .decode_keyframe(avc, &key.payload())
         .map_err(|e| e.to_string())?;
@@ -39,28 +33,12 @@ pub fn render(
     jpeg(&rgb, picture.width, picture.height, QUALITY).map_err(|e| e.to_string())
 }
 
-/// Takes thumbnails of one stream until it ends; the status then says `idle` (or keeps the
-/// error that stopped it).
+/// Takes thumbnails of one stream until it ends.
 pub async fn run(task: PictureTask, hub: Arc<StreamHub>, interval: Duration) {
-    let task = &task;
-    every_interval(
-        &hub,
-        interval,
-        || task.skipped(),
-        |key| async move {
-            if task.refuse_codec(&key) {
-                return Tick::Stop;
-            }
-            let busy_since = Instant::now();
-            let max_width = task.ctx.settings.thumbnail_max_width;
-            let result = run_job(&task.ctx.pool, move |decoder| {
-                render(decoder, &key, max_width)
-            })
-            .await;
-            task.finish(result).await;
-            Tick::Done { busy_since }
-        },
-    )
+    let max_width = task.ctx.settings.thumbnail_max_width;
+    task.run(&hub, interval, |key| async move {
+        let job: Job = Box::new(move |decoder| render(decoder, &key, max_width));
+        Some(job)
+    })
     .await;
-    task.ended();
 }
