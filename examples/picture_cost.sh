@@ -5,7 +5,7 @@
 # 1080p streams with thumbnails every 10 s + 3-second motion clips every 10 s this machine
 # sustains with no skipped ticks. Needs ffmpeg (to make the source and for the comparison).
 #
-#   [BITRATE=6000k] [NOISE=6] bash examples/picture_cost.sh [streams] [seconds] [capacity counts...]
+#   [BITRATE=6000k] [NOISE=6] [ONLY_CAPACITY=1] bash examples/picture_cost.sh [streams] [seconds] [capacity counts...]
 #
 # The source: 20 s of 1920×1080 at 30 fps, H.264 High with 2 B-frames (b-pyramid), 2 s GOP,
 # BITRATE (6 Mbit/s) with sensor-like noise of strength NOISE (6; 0 = none: a clean picture
@@ -61,6 +61,7 @@ round() { # label, processing, streams → prints loadgen's report and the pictu
 }
 
 echo "== $STREAMS streams of 1080p30 at ${BITRATE:-6000k}, noise ${NOISE:-6}, ${SECONDS_} s window =="
+if [ -z "${ONLY_CAPACITY:-}" ]; then
 round "no processing" '[]' "$STREAMS"
 BASE=$(per_stream < "$WORK/round.txt")
 round "thumbs every 10 s" "$THUMBS" "$STREAMS"
@@ -96,6 +97,7 @@ awk -v base="$BASE" -v thumbs="$WITH_THUMBS" -v both="$WITH_BOTH" -v ff="$FFMPEG
   t = thumbs - base; b = both - base;
   printf "== CPU per stream (%% of one core): reelay thumbnails %.3f, thumbnails + motion clips %.3f; ffmpeg thumbnailer %.2f\n", t, b, ff;
   if (t > 0) printf "   ffmpeg / reelay for thumbnails: %.0f×\n", ff / t }'
+fi
 
 for n in "${CAPACITY[@]}"; do
   echo "== capacity: $n streams with thumbs + motionclip =="

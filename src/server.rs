@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::picture::pool::DecodePool;
 use crate::rtmp::{self, RtmpContext};
 use crate::sinks::hls::{HlsContext, HlsOutputs};
-use crate::sinks::pictures::PictureContext;
+use crate::sinks::pictures::{PictureContext, TickPhases};
 use crate::sinks::recorder::{self, RecorderContext};
 use crate::sinks::reserve::DiskReserve;
 use crate::status::StatusBoard;
@@ -170,10 +170,17 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     };
     let pictures = PictureContext {
         data_dir: data_dir.clone(),
-        pool: DecodePool::new(decode_threads, 64).map_err(StartError::Threads)?,
+        // A stream has at most one job per kind waiting, so this bound never refuses the
+        // jobs of the streams the server admits; ticks are skipped by the per-stream rule.
+        pool: DecodePool::new(
+            decode_threads,
+            config.rtmp.max_connections.saturating_mul(2),
+        )
+        .map_err(StartError::Threads)?,
         status: status.clone(),
         settings: config.pictures.clone(),
         metrics: metrics.pictures.clone(),
+        phases: TickPhases::new(),
     };
     let ctx = Arc::new(RtmpContext {
         catalog: catalog.clone(),

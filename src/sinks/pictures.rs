@@ -2,10 +2,12 @@
 //! the decode pool, and storing a picture at its stable URL plus history.
 //!
 //! The schedule: the first picture at the first keyframe after publishing starts, then one
-//! per interval, each from the newest keyframe (waiting for the next one when none arrived
-//! since the last picture). Between ticks a picture task holds no reader on the hub, so it
-//! costs nothing. Ticks that pass while the stream's previous job still runs, or whose job
-//! the full decode queue refused, are skipped and counted (status `skipped`, metric).
+//! per interval on the task's own grid of ticks (`TickPhases`: the grids of different streams
+//! are offset so their decodes do not arrive at the pool together), each from the newest
+//! keyframe (waiting for the next one when none arrived since the last picture). Between ticks
+//! a picture task holds no reader on the hub, so it costs nothing. Ticks that pass while the
+//! stream's previous job still runs, or whose job the full decode queue refused, are skipped
+//! and counted (status `skipped`, metric).
 
 use crate::config::PictureSettings;
 use crate::hub::StreamHub;
@@ -15,9 +17,10 @@ use crate::picture::decode::with_thread_decoder;
 use crate::picture::pool::DecodePool;
 use crate::picture::StreamDecoder;
 use crate::status::{SinkState, StatusBoard};
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -31,10 +34,11 @@ pub struct PictureContext {
     pub status: StatusBoard,
     pub settings: PictureSettings,
     pub metrics: PictureMetrics,
+    pub phases: TickPhases,
 }
 
 /// The two kinds of picture a stream can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PictureKind {
     Thumbnail,
     MotionClip,
@@ -118,12 +122,13 @@ pub enum JobResult {
 }
 
 /// Runs `work` on the decode pool with the pool thread's decoder (see
-/// `picture::decode::with_thread_decoder`).
+/// `picture::decode::with_thread_decoder`), ahead of jobs with later deadlines.
 async fn run_job(
     pool: &DecodePool,
+    deadline: Instant,
     work: impl FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, String> + Send + 'static,
 ) -> JobResult {
-    match pool.try_run(move || with_thread_decoder(work)) {
+    match pool.try_run(deadline, move || with_thread_decoder(work)) {
         None => JobResult::Refused,
         Some(reply) => match reply.await {
             Ok(Ok(bytes)) => JobResult::Done(bytes),
@@ -147,6 +152,99 @@ async fn next_keyframe(hub: &StreamHub, after: Option<i64>) -> Option<Arc<Packet
     }
 }
 
+/// Where one task's ticks fall: `origin + k × interval`.
+#[derive(Debug, Clone, Copy)]
+pub struct TickGrid {
+    pub origin: Instant,
+    pub interval: Duration,
+}
+
+impl TickGrid {
+    /// The first tick at or after `at`.
+    fn at_or_after(&self, at: Instant) -> Instant {
+        let interval = self.interval.as_nanos().max(1);
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        let steps = since.div_ceil(interval);
+        let offset = u64::try_from(interval.saturating_mul(steps)).unwrap_or(u64::MAX);
+        self.origin + Duration::from_nanos(offset)
+    }
+}
+
+/// Gives each picture task its own offset within the interval, so that the ticks of streams
+/// started together (after a restart, a scheduled show, a load test) spread over the interval
+/// instead of sending all their decodes to the pool at once — where the last ones in the queue
+/// would miss their next tick although the machine has time to spare. The n-th task of a kind
+/// takes the fraction frac(n × 0.618…) of its interval (the golden ratio's sequence spreads
+/// any number of tasks nearly evenly without knowing how many there will be); a task's index
+/// is given back when it ends and taken by the next one.
+#[derive(Debug, Clone)]
+pub struct TickPhases {
+    epoch: Instant,
+    taken: Arc<Mutex<HashMap<PictureKind, BTreeSet<usize>>>>,
+}
+
+impl TickPhases {
+    /// Phases are counted from now.
+    pub fn new() -> Self {
+        TickPhases {
+            epoch: Instant::now(),
+            taken: Arc::default(),
+        }
+    }
+
+    /// Takes the lowest free index for `kind` until the slot is dropped.
+    fn claim(&self, kind: PictureKind) -> PhaseSlot {
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        let taken = taken.entry(kind).or_default();
+        let index = (0..).find(|i| !taken.contains(i)).unwrap_or_default();
+        taken.insert(index);
+        PhaseSlot {
+            phases: self.clone(),
+            kind,
+            index,
+        }
+    }
+}
+
+impl Default for TickPhases {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One task's place among the phases (given back on drop).
+struct PhaseSlot {
+    phases: TickPhases,
+    kind: PictureKind,
+    index: usize,
+}
+
+impl PhaseSlot {
+    /// The task's grid for `interval`.
+    fn grid(&self, interval: Duration) -> TickGrid {
+        const GOLDEN: f64 = 0.618_033_988_749_895;
+        #[allow(clippy::cast_precision_loss)]
+        let fraction = (self.index as f64 * GOLDEN).fract();
+        TickGrid {
+            origin: self.phases.epoch + interval.mul_f64(fraction),
+            interval,
+        }
+    }
+}
+
+impl Drop for PhaseSlot {
+    fn drop(&mut self) {
+        let mut taken = self
+            .phases
+            .taken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(taken) = taken.get_mut(&self.kind) {
+            taken.remove(&self.index);
+        }
+    }
+}
+
 /// What one tick's work came to.
 pub enum Tick {
     /// Go on; ticks that pass from `busy_since` until now were lost to this tick's job and
@@ -157,15 +255,17 @@ pub enum Tick {
     Stop,
 }
 
-/// Calls `take` with a keyframe at the first keyframe and then every `interval` (see the
-/// module doc) until the stream ends or `take` says stop; `skipped` is called per lost tick.
+/// Calls `take` with a keyframe at the first keyframe and then at the ticks of `grid` (the
+/// second at least half an interval after the first; see the module doc) until the stream
+/// ends or `take` says stop; `take` also gets the next tick (a job not done by then costs
+/// it); `skipped` is called per lost tick.
 pub async fn every_interval<F, Fut>(
     hub: &StreamHub,
-    interval: Duration,
+    grid: TickGrid,
     mut skipped: impl FnMut(),
     mut take: F,
 ) where
-    F: FnMut(Arc<Packet>) -> Fut,
+    F: FnMut(Arc<Packet>, Instant) -> Fut,
     Fut: Future<Output = Tick>,
 {
     let mut last_key = None;
@@ -173,16 +273,17 @@ pub async fn every_interval<F, Fut>(
     while let Some(key) = next_keyframe(hub, last_key).await {
         last_key = Some(key.dts_ms);
         let tick = *next_tick.get_or_insert_with(Instant::now);
-        let Tick::Done { busy_since } = take(key).await else {
+        let deadline = grid.at_or_after(tick + grid.interval / 2);
+        let Tick::Done { busy_since } = take(key, deadline).await else {
             return;
         };
-        let mut upcoming = tick + interval;
+        let mut upcoming = deadline;
         let now = Instant::now();
         while upcoming <= now {
             if upcoming > busy_since {
                 skipped();
             }
-            upcoming += interval;
+            upcoming += grid.interval;
         }
         next_tick = Some(upcoming);
         while Instant::now() < upcoming {
@@ -217,23 +318,26 @@ impl PictureTask {
     {
         let task = &self;
         let prepare = &prepare;
+        let slot = self.ctx.phases.claim(self.kind);
         every_interval(
             hub,
-            interval,
+            slot.grid(interval),
             || task.skipped(),
-            |key| async move {
+            |key, deadline| async move {
                 if task.refuse_codec(&key) {
                     return Tick::Stop;
                 }
                 let job = prepare(key).await;
                 let busy_since = Instant::now();
                 if let Some(job) = job {
-                    task.finish(run_job(&task.ctx.pool, job).await).await;
+                    task.finish(run_job(&task.ctx.pool, deadline, job).await)
+                        .await;
                 }
                 Tick::Done { busy_since }
             },
         )
         .await;
+        drop(slot);
         self.ended();
     }
 

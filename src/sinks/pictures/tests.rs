@@ -40,6 +40,17 @@ async fn schedule(
     interval: u64,
     work: impl Fn(u64) -> (u64, u64),
 ) -> (Vec<u64>, u32) {
+    schedule_on_grid(every, until, interval, 0, work).await
+}
+
+/// `schedule` with the task's grid of ticks starting `phase` seconds after the start.
+async fn schedule_on_grid(
+    every: u64,
+    until: u64,
+    interval: u64,
+    phase: u64,
+    work: impl Fn(u64) -> (u64, u64),
+) -> (Vec<u64>, u32) {
     let hubs = Hubs::new(RingLimits::default());
     let publisher = hubs.claim(Uuid::new_v4()).unwrap();
     let hub = publisher.hub().clone();
@@ -47,13 +58,17 @@ async fn schedule(
     tokio::spawn(publish(publisher, every, until));
     let skipped = AtomicU32::new(0);
     let ticks = Mutex::new(Vec::new());
+    let grid = TickGrid {
+        origin: start + Duration::from_secs(phase),
+        interval: Duration::from_secs(interval),
+    };
     every_interval(
         &hub,
-        Duration::from_secs(interval),
+        grid,
         || {
             skipped.fetch_add(1, Ordering::Relaxed);
         },
-        |_key| {
+        |_key, _deadline| {
             let at = start.elapsed().as_secs();
             ticks.lock().unwrap().push(at);
             let (runs, collecting) = work(at);
@@ -97,6 +112,52 @@ async fn ticks_passing_while_a_clip_is_collected_are_not_skipped() {
     let (ticks, skipped) = schedule(1, 60, 10, |_| (26, 25)).await;
     assert_eq!(ticks, vec![0, 30, 60]);
     assert_eq!(skipped, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_first_tick_the_task_keeps_to_its_own_grid() {
+    // Grid at 3 + 10k s: the first tick at the first keyframe, the second at least half an
+    // interval later (13 s, not 3 s), then every interval.
+    let (ticks, skipped) = schedule_on_grid(1, 45, 10, 3, |_| (1, 0)).await;
+    assert_eq!(ticks, vec![0, 13, 23, 33, 43]);
+    assert_eq!(skipped, 0);
+    // Grid at 7 + 10k s: 7 s is already half an interval after the first tick.
+    let (ticks, _) = schedule_on_grid(1, 30, 10, 7, |_| (1, 0)).await;
+    assert_eq!(ticks, vec![0, 7, 17, 27]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_started_together_get_spread_phases_and_give_them_back() {
+    let phases = TickPhases::new();
+    let interval = Duration::from_secs(10);
+    let offset = |slot: &PhaseSlot| slot.grid(interval).origin - phases.epoch;
+    let slots: Vec<PhaseSlot> = (0..24)
+        .map(|_| phases.claim(PictureKind::MotionClip))
+        .collect();
+    let mut offsets: Vec<Duration> = slots.iter().map(offset).collect();
+    offsets.sort();
+    // 24 tasks over 10 s: no two closer than a fifth of the even spacing, no gap wider
+    // than twice it.
+    let even = interval / 24;
+    for pair in offsets.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap > even / 5 && gap < even * 2, "{offsets:?}");
+    }
+    assert!(interval - offsets[23] < even * 2, "{offsets:?}");
+    // Kinds are spread separately; a freed index is taken again.
+    assert_eq!(
+        offset(&phases.claim(PictureKind::Thumbnail)),
+        Duration::ZERO
+    );
+    let mut slots = slots;
+    let freed = offset(&slots[5]);
+    drop(slots.remove(5));
+    assert_eq!(offset(&phases.claim(PictureKind::MotionClip)), freed);
+    drop(slots);
+    assert_eq!(
+        offset(&phases.claim(PictureKind::MotionClip)),
+        Duration::ZERO
+    );
 }
 
 #[tokio::test(start_paused = true)]
