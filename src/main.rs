@@ -176,7 +176,7 @@ fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => {
-            if !catalog::revoke_key(&conn, &id)? {
+            if !catalog::revoke_key(&conn, &id, None)? {
                 bail!("no active key with id {id}");
             }
             println!("revoked {id}");

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use uuid::Uuid;
 
 /// What a sink is doing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkState {
     /// Not running: the stream is not live, or its session did not ask for this sink.
@@ -21,17 +21,21 @@ pub enum SinkState {
     Active,
     /// Stopped for this session by an error (see `last_error`).
     Error,
+    /// Configured but off: the organisation lacks the package (see `detail`).
+    Disabled,
+    /// Not available on this server (see `detail`).
+    Unavailable,
 }
 
 /// The last error a sink hit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorNote {
     pub at: String,
     pub message: String,
 }
 
 /// One sink's status, in the API's JSON shape.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SinkStatus {
     pub state: SinkState,
     /// When the sink last made progress (a fragment synced, a picture written).
@@ -41,6 +45,9 @@ pub struct SinkStatus {
     pub errors: u64,
     /// Work skipped since the server started (recording: gaps; pictures: skipped ticks).
     pub skipped: u64,
+    /// Why the sink is disabled or unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Every stream's sink statuses; cheap to clone and share.
@@ -62,6 +69,7 @@ impl StatusBoard {
         self.update(stream, sink, |s| {
             s.state = SinkState::Active;
             s.last_success = Some(now);
+            s.detail = None;
         });
     }
 
@@ -72,6 +80,14 @@ impl StatusBoard {
             s.state = SinkState::Error;
             s.errors += 1;
             s.last_error = Some(ErrorNote { at, message });
+        });
+    }
+
+    /// Marks a configured sink as not running for a reason that is not an error.
+    pub fn disabled(&self, stream: Uuid, sink: &'static str, detail: String) {
+        self.update(stream, sink, |s| {
+            s.state = SinkState::Disabled;
+            s.detail = Some(detail);
         });
     }
 

@@ -135,8 +135,12 @@ async fn create_stream_validates_and_returns_the_bintu_shape() {
         (json!({"tags": vec!["t"; 51]}), "tags"),
         (json!({"colour": "red"}), "colour"),
         (
-            json!({"transcodes": [{"profile": "vtrans2-852x480x800x25"}]}),
-            "transcodes",
+            json!({"transcodes": [{"profile": "vtrans2-852x480x800"}]}),
+            "transcodes[0].profile",
+        ),
+        (
+            json!({"transcodes": [{"profile": "vtrans2-852x480x800x25", "tags": [""]}]}),
+            "transcodes[0].tags[0]",
         ),
     ];
     for (body, field) in cases {

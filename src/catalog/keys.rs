@@ -8,7 +8,18 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// What a key may do. Ordered: a higher role can do everything a lower one can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Role {
     #[serde(rename = "nanoReadOnly")]
     ReadOnly,
@@ -118,11 +129,16 @@ pub fn list_keys(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Revokes a key; true if a live key with that id existed.
-pub fn revoke_key(conn: &Connection, id: &str) -> Result<bool, CatalogError> {
+/// Revokes a key (of one organisation, or of any); true if a live key with that id existed.
+pub fn revoke_key(
+    conn: &Connection,
+    id: &str,
+    org_hash: Option<&str>,
+) -> Result<bool, CatalogError> {
     let changed = conn.execute(
-        "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now_rfc3339()],
+        "UPDATE api_keys SET revoked_at = ?2
+         WHERE id = ?1 AND revoked_at IS NULL AND (?3 IS NULL OR org_hash = ?3)",
+        params![id, now_rfc3339(), org_hash],
     )?;
     Ok(changed == 1)
 }

@@ -9,12 +9,18 @@
 //! Not here: the media files themselves (`sinks`, `mux`); only their rows.
 
 mod keys;
+mod manage;
 mod recordings;
 mod replays;
 mod schema;
 mod streams;
 
 pub use keys::{authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, Principal, Role};
+pub use manage::{
+    change_state, create_stream_group, group_streams, list_orgs, list_streams, set_packages,
+    set_processing, set_tags, Change, ChangeRefused, Lifecycle, NewTranscode, PackageChange,
+    StateChanged, StateFilter, StreamPage, StreamQuery,
+};
 pub use recordings::{
     begin_recording, fail_recording, finish_recording, get_recording, list_vod_assets,
     open_recordings, session_recordings, Recording, VodAsset,

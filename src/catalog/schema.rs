@@ -87,6 +87,16 @@ const MIGRATIONS: &[&str] = &[
         duration REAL NOT NULL
     );
     CREATE INDEX clips_stream ON clips(stream_id, created_at);",
+    // 4: one row per stream tag for tag filters; stream groups found by group id.
+    "CREATE TABLE stream_tags (
+        tag TEXT NOT NULL,
+        stream_id TEXT NOT NULL REFERENCES streams(id),
+        PRIMARY KEY (tag, stream_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX stream_tags_stream ON stream_tags(stream_id);
+    INSERT OR IGNORE INTO stream_tags (tag, stream_id)
+        SELECT tags.value, streams.id FROM streams, json_each(streams.tags) AS tags;
+    CREATE INDEX streams_group ON streams(streamgroup, idx);",
 ];
 
 /// Runs the migrations not yet applied, each in its own transaction.

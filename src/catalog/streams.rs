@@ -18,7 +18,7 @@ pub struct Organisation {
 }
 
 /// Stream states (SPEC "States").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StreamState {
     Created,
@@ -39,7 +39,12 @@ impl StreamState {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, CatalogError> {
+    /// The state a name (`live`, …) names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::parse(name).ok()
+    }
+
+    pub(super) fn parse(s: &str) -> Result<Self, CatalogError> {
         Ok(match s {
             "created" => StreamState::Created,
             "live" => StreamState::Live,
@@ -112,7 +117,7 @@ pub struct NewStream {
     pub processing: serde_json::Value,
 }
 
-fn org_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Organisation> {
+pub(super) fn org_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Organisation> {
     Ok(Organisation {
         hash: row.get(0)?,
         name: row.get(1)?,
@@ -176,7 +181,8 @@ pub fn get_org(conn: &Connection, hash: &str) -> Result<Option<Organisation>, Ca
         .optional()?)
 }
 
-const STREAM_COLUMNS: &str = "id, org_hash, streamname, state, tags, processing, streamgroup, \
+pub(super) const STREAM_COLUMNS: &str =
+    "id, org_hash, streamname, state, tags, processing, streamgroup, \
                               idx, profile, created_at, updated_at";
 
 fn stream_from_row(row: &rusqlite::Row<'_>) -> Result<Stream, CatalogError> {
@@ -207,12 +213,68 @@ fn query_stream(
     params: impl rusqlite::Params,
 ) -> Result<Option<Stream>, CatalogError> {
     let sql = format!("SELECT {STREAM_COLUMNS} FROM streams WHERE {condition}");
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params)?;
-    match rows.next()? {
-        Some(row) => stream_from_row(row).map(Some),
-        None => Ok(None),
+    Ok(query_streams(conn, &sql, params)?.into_iter().next())
+}
+
+/// Every stream `sql` (selecting `STREAM_COLUMNS`) finds.
+pub(super) fn query_streams(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Stream>, CatalogError> {
+    super::query_all(conn, sql, params, stream_from_row)
+}
+
+/// A stream by id, whatever its organisation (for code that already checked it).
+pub(super) fn stream_by_id(conn: &Connection, id: Uuid) -> Result<Option<Stream>, CatalogError> {
+    query_stream(conn, "id = ?1", params![id.to_string()])
+}
+
+/// Inserts one stream row (and its tag rows) with a fresh streamname; returns its id.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn insert_stream(
+    conn: &Connection,
+    org_hash: &str,
+    id: Uuid,
+    group: Uuid,
+    index: u32,
+    profile: Option<&str>,
+    tags: &[String],
+    processing: &serde_json::Value,
+    now: &str,
+) -> Result<Uuid, CatalogError> {
+    let processing = if processing.is_null() {
+        serde_json::json!([])
+    } else {
+        processing.clone()
+    };
+    // Streamnames are unique; retry the rare collision of the 5 random characters.
+    for _ in 0..8 {
+        let streamname = format!("{org_hash}-{}", random_alnum(5));
+        let inserted = conn.execute(
+            "INSERT OR IGNORE INTO streams (id, org_hash, streamname, state, tags, processing,
+                 streamgroup, idx, profile, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'created', ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            params![
+                id.to_string(),
+                org_hash,
+                streamname,
+                super::manage::tags_json(tags),
+                processing.to_string(),
+                group.to_string(),
+                index,
+                profile,
+                now
+            ],
+        )?;
+        if inserted == 1 {
+            super::manage::write_tag_rows(conn, id, tags)?;
+            return Ok(id);
+        }
     }
+    Err(CatalogError::Corrupt(
+        "no free streamname after 8 tries".into(),
+    ))
 }
 
 /// Creates a single stream (its own stream group) in an organisation.
@@ -222,36 +284,22 @@ pub fn create_stream(
     new: &NewStream,
 ) -> Result<Stream, CatalogError> {
     let id = Uuid::new_v4();
-    let now = now_rfc3339();
-    let processing = if new.processing.is_null() {
-        serde_json::json!([])
-    } else {
-        new.processing.clone()
-    };
-    // Streamnames are unique; retry the rare collision of the 5 random characters.
-    for _ in 0..8 {
-        let streamname = format!("{org_hash}-{}", random_alnum(5));
-        let inserted = conn.execute(
-            "INSERT OR IGNORE INTO streams (id, org_hash, streamname, state, tags, processing,
-                 streamgroup, idx, profile, created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'created', ?4, ?5, ?1, 0, NULL, ?6, ?6)",
-            params![
-                id.to_string(),
-                org_hash,
-                streamname,
-                serde_json::to_string(&new.tags).unwrap_or_else(|_| "[]".into()),
-                processing.to_string(),
-                now
-            ],
-        )?;
-        if inserted == 1 {
-            return query_stream(conn, "id = ?1", params![id.to_string()])?
-                .ok_or_else(|| CatalogError::Corrupt("inserted stream vanished".into()));
-        }
-    }
-    Err(CatalogError::Corrupt(
-        "no free streamname after 8 tries".into(),
-    ))
+    let tx = conn.unchecked_transaction()?;
+    insert_stream(
+        &tx,
+        org_hash,
+        id,
+        id,
+        0,
+        None,
+        &new.tags,
+        &new.processing,
+        &now_rfc3339(),
+    )?;
+    let stream = stream_by_id(&tx, id)?
+        .ok_or_else(|| CatalogError::Corrupt("inserted stream vanished".into()))?;
+    tx.commit()?;
+    Ok(stream)
 }
 
 /// A stream of an organisation by id (other organisations' streams are not found).

@@ -31,8 +31,8 @@ fn revoked_keys_stop_working() {
     let (org, _) = ensure_default_org(&conn).unwrap().unwrap();
     let (info, key) = create_key(&conn, &org.hash, Role::ReadOnly, Some("ci")).unwrap();
     assert!(authenticate(&conn, &key).unwrap().is_some());
-    assert!(revoke_key(&conn, &info.id).unwrap());
-    assert!(!revoke_key(&conn, &info.id).unwrap());
+    assert!(revoke_key(&conn, &info.id, None).unwrap());
+    assert!(!revoke_key(&conn, &info.id, None).unwrap());
     assert!(authenticate(&conn, &key).unwrap().is_none());
     assert!(authenticate(&conn, "nonsense").unwrap().is_none());
 }

@@ -3,26 +3,29 @@
 //! recordings (`mux::cut`), never re-encoding; `/clips/...` serves it.
 
 use super::files::{safe_relative, serve_file};
-use super::streams::{clip_json, load, parse_body};
-use super::{ApiError, AppState, Auth};
+use super::streams::{clip_view, load, parse_body};
+use super::views::{AssetView, ErrorBody};
+use super::{ApiBody, ApiError, AppState, Auth};
 use crate::catalog::{self, Clip, Role};
 use crate::hls::clip::{parse_playlist, plan_clip, ClipPlan};
 use crate::mux::cut::{cut, CutError};
 use crate::mux::finalize::finalize_window;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+/// `POST /stream/{id}/clips`: seconds into the session.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ClipRequest {
+pub struct ClipRequest {
+    /// A session id of the stream (`GET /stream/{id}/sessions`).
     session: String,
+    #[schema(minimum = 0)]
     start: f64,
+    /// After `start`.
     end: f64,
 }
 
@@ -53,12 +56,19 @@ fn write_bytes(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// `POST /stream/{id}/clips`
+#[utoipa::path(post, path = "/stream/{id}/clips", tag = "streams", request_body = ClipRequest,
+    params(("id" = Uuid, Path, description = "stream id")),
+    responses((status = 201, body = AssetView, description = "the clip (`type: clip`)"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("apikey" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiBody(body): ApiBody,
+) -> Result<(StatusCode, Json<AssetView>), ApiError> {
     auth.require(Role::User)?;
     let stream = load(&state, &auth, &id).await?;
     let request: ClipRequest = parse_body(&body)?;
@@ -163,7 +173,7 @@ pub async fn create(
         .catalog
         .call(move |conn| catalog::insert_clip(conn, &listed))
         .await?;
-    Ok((StatusCode::CREATED, Json(clip_json(&state, &stream, &clip))))
+    Ok((StatusCode::CREATED, Json(clip_view(&state, &stream, &clip))))
 }
 
 /// `GET`/`HEAD /clips/{streamname}/{file}`

@@ -3,21 +3,29 @@
 //! Every error is JSON `{"error": {"code", "message", "field"?}}`; bodies are parsed by us, not
 //! by axum's extractor, so malformed and unknown input gets that shape too.
 //!
-//! Not here yet: the rest of the management API, the dashboard.
+//! The JSON shapes are types (`views`) from which `/openapi.json` is generated (`openapi`).
+//!
+//! Not here yet: the dashboard.
 
 mod auth;
 mod clips;
 mod files;
 mod hls;
+mod openapi;
+mod orgs;
 mod streams;
+pub mod views;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::PublicUrls;
 use crate::hub::Hubs;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -100,11 +108,59 @@ impl IntoResponse for ApiError {
     }
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// A request body, read whole up to the body limit; over it: 413 in the JSON error shape.
+pub struct ApiBody(pub axum::body::Bytes);
+
+impl FromRequest<AppState> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(ApiBody)
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "payload_too_large"
+                } else {
+                    "invalid_input"
+                };
+                ApiError::new(status, code, rejection.body_text())
+            })
+    }
+}
+
+/// Query parameters parsed into `T` (which refuses unknown ones); errors name the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|rejection| {
+                let message = rejection.body_text();
+                // serde names the parameter in backticks: "unknown field `x`, expected …".
+                let field = message.split('`').nth(1).unwrap_or("").to_string();
+                ApiError::invalid(field, message)
+            })
+    }
+}
+
+/// `GET /health`
+#[utoipa::path(get, path = "/health", tag = "server",
+    responses((status = 200, body = views::Health, description = "the server runs")))]
+async fn health() -> Json<views::Health> {
+    Json(views::Health {
+        status: "ok".into(),
+    })
 }
 
 /// `GET /metrics`: Prometheus scrape target (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, content_type = "application/openmetrics-text", body = String,
+               description = "Prometheus metrics")))]
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     (
         [(
@@ -151,10 +207,23 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/stream", post(streams::create))
-        .route("/stream/{id}", get(streams::get_one))
+        .route("/openapi.json", get(openapi::document))
+        .route("/stream", post(streams::create).get(streams::list))
+        .route(
+            "/stream/{id}",
+            get(streams::get_one).delete(streams::delete),
+        )
+        .route("/stream/{id}/group", get(streams::group))
+        .route("/stream/{id}/tag", put(streams::set_tags))
+        .route("/stream/{id}/processing", put(streams::set_processing))
+        .route("/stream/{id}/stop", post(streams::stop))
+        .route("/stream/{id}/unlock", post(streams::unlock))
         .route("/stream/{id}/sessions", get(streams::sessions))
         .route("/stream/{id}/clips", post(clips::create))
+        .route("/organisation", get(orgs::get))
+        .route("/organisation/packages", put(orgs::set_packages))
+        .route("/apikey", post(orgs::create_key).get(orgs::list_keys))
+        .route("/apikey/{id}", axum::routing::delete(orgs::revoke_key))
         .route("/vod/{*path}", get(files::vod))
         .merge(media_routes())
         .fallback(no_route)

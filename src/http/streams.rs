@@ -1,17 +1,26 @@
 //! Stream endpoints and the bintu JSON shape of a stream.
 
-use super::{ApiError, AppState, Auth};
-use crate::catalog::{self, Clip, NewStream, Replay, Role, Stream, VodAsset};
+use super::views::{
+    AssetType, AssetView, CreateStreamBody, ErrorBody, GroupView, HlsPlayout, IngestView,
+    PictureView, PlayoutView, ProcessingBody, RtmpIngest, RtmpPlayout, SessionList, SessionView,
+    StreamList, StreamView, TagsBody, TranscodeBody,
+};
+use super::{ApiBody, ApiError, ApiQuery, AppState, Auth};
+use crate::catalog::{
+    self, ChangeRefused, Clip, Lifecycle, NewTranscode, Replay, Role, StateChanged, StateFilter,
+    Stream, StreamQuery, StreamState, VodAsset,
+};
 use crate::processing;
 use crate::sinks::pictures::{picture_paths, PictureKind};
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use crate::status::{SinkState, SinkStatus};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// Parses a JSON body, turning serde's message into a field-naming 400.
@@ -32,24 +41,16 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateStreamBody {
-    tags: Option<Vec<String>>,
-    processing: Option<Value>,
-    transcodes: Option<Value>,
-}
-
-/// Validates tags: at most 50, each 1..=64 characters.
-pub fn validate_tags(tags: &[String]) -> Result<(), ApiError> {
+/// Validates tags at `field`: at most 50, each 1..=64 characters.
+pub fn validate_tags(tags: &[String], field: &str) -> Result<(), ApiError> {
     if tags.len() > 50 {
-        return Err(ApiError::invalid("tags", "at most 50 tags"));
+        return Err(ApiError::invalid(field, "at most 50 tags"));
     }
     for (i, tag) in tags.iter().enumerate() {
         let len = tag.chars().count();
         if !(1..=64).contains(&len) {
             return Err(ApiError::invalid(
-                format!("tags[{i}]"),
+                format!("{field}[{i}]"),
                 "each tag must be 1..=64 characters",
             ));
         }
@@ -58,68 +59,81 @@ pub fn validate_tags(tags: &[String]) -> Result<(), ApiError> {
 }
 
 /// A finished recording in the SPEC asset shape (`playout.web`).
-fn vod_json(state: &AppState, stream: &Stream, asset: &VodAsset) -> Value {
-    json!({
-        "url": format!("{}/{}", state.urls.http, asset.path),
-        "type": "vod",
-        "streamId": stream.id,
-        "streamname": stream.streamname,
-        "session": asset.session_id,
-        "created_at": asset.created_at,
-        "size": asset.size,
-        "duration": asset.duration_secs,
-    })
+fn vod_view(state: &AppState, stream: &Stream, asset: &VodAsset) -> AssetView {
+    AssetView {
+        url: format!("{}/{}", state.urls.http, asset.path),
+        kind: AssetType::Vod,
+        stream_id: stream.id,
+        streamname: stream.streamname.clone(),
+        session: asset.session_id,
+        created_at: asset.created_at.clone(),
+        size: Some(asset.size),
+        duration: Some(asset.duration_secs),
+        start: None,
+        end: None,
+    }
 }
 
 /// A replay session in the SPEC asset shape (`playout.replay`, type `playout`).
-fn replay_json(state: &AppState, stream: &Stream, replay: &Replay) -> Value {
-    json!({
-        "url": format!("{}/replay/{}/{}/index.m3u8", state.urls.http, stream.streamname, replay.session_id),
-        "type": "playout",
-        "streamId": stream.id,
-        "streamname": stream.streamname,
-        "session": replay.session_id,
-        "created_at": replay.created_at,
-        "duration": replay.duration_secs,
-    })
+fn replay_view(state: &AppState, stream: &Stream, replay: &Replay) -> AssetView {
+    AssetView {
+        url: format!(
+            "{}/replay/{}/{}/index.m3u8",
+            state.urls.http, stream.streamname, replay.session_id
+        ),
+        kind: AssetType::Playout,
+        stream_id: stream.id,
+        streamname: stream.streamname.clone(),
+        session: replay.session_id,
+        created_at: replay.created_at.clone(),
+        size: None,
+        duration: replay.duration_secs,
+        start: None,
+        end: None,
+    }
 }
 
 /// A clip in the SPEC asset shape (type `clip`).
-pub fn clip_json(state: &AppState, stream: &Stream, clip: &Clip) -> Value {
-    json!({
-        "url": format!("{}/{}", state.urls.http, clip.path),
-        "type": "clip",
-        "streamId": stream.id,
-        "streamname": stream.streamname,
-        "session": clip.session_id,
-        "created_at": clip.created_at,
-        "size": clip.size,
-        "duration": clip.duration_secs,
-        "start": clip.start_secs,
-        "end": clip.end_secs,
-    })
+pub fn clip_view(state: &AppState, stream: &Stream, clip: &Clip) -> AssetView {
+    AssetView {
+        url: format!("{}/{}", state.urls.http, clip.path),
+        kind: AssetType::Clip,
+        stream_id: stream.id,
+        streamname: stream.streamname.clone(),
+        session: clip.session_id,
+        created_at: clip.created_at.clone(),
+        size: Some(clip.size),
+        duration: Some(clip.duration_secs),
+        start: Some(clip.start_secs),
+        end: Some(clip.end_secs),
+    }
 }
 
-/// The latest picture of one kind with its history (newest first, at most `limit`), in the
-/// SPEC shape (`playout.thumbnails`, `playout.motionclip`); empty before the first one.
-async fn pictures_json(
+/// The latest picture of one kind with its history (newest first, at most `limit`; 0: no
+/// history), in the SPEC shape (`playout.thumbnails`, `playout.motionclip`); empty before
+/// the first one.
+async fn picture_view(
     state: &AppState,
     stream: &Stream,
     kind: PictureKind,
     limit: usize,
-) -> Vec<Value> {
+) -> Vec<PictureView> {
     let (folder, stable) = picture_paths(&state.data_dir, &stream.streamname, kind);
     let suffix = format!(".{}", kind.extension());
     let listed = tokio::task::spawn_blocking(move || {
         let modified = std::fs::metadata(&stable).and_then(|m| m.modified()).ok()?;
-        let mut history: Vec<String> = std::fs::read_dir(&folder)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .filter(|name| name.ends_with(&suffix))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut history: Vec<String> = if limit == 0 {
+            Vec::new()
+        } else {
+            std::fs::read_dir(&folder)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .filter(|name| name.ends_with(&suffix))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         history.sort_unstable_by(|a, b| b.cmp(a));
         history.truncate(limit);
         Some((modified, history))
@@ -131,126 +145,202 @@ async fn pictures_json(
         return Vec::new();
     };
     let base = format!("{}/thumbnails/{}", state.urls.http, stream.streamname);
-    let kind_type = match kind {
-        PictureKind::Thumbnail => "image",
-        PictureKind::MotionClip => "gif",
-    };
-    vec![json!({
-        "url": format!("{base}.{}", kind.extension()),
-        "type": kind_type,
-        "streamId": stream.id,
-        "streamname": stream.streamname,
-        "updated_at": catalog::format_rfc3339(modified.into()),
-        "history": history.iter().map(|name| format!("{base}/{name}")).collect::<Vec<_>>(),
-    })]
+    vec![PictureView {
+        url: format!("{base}.{}", kind.extension()),
+        kind: match kind {
+            PictureKind::Thumbnail => AssetType::Image,
+            PictureKind::MotionClip => AssetType::Gif,
+        },
+        stream_id: stream.id,
+        streamname: stream.streamname.clone(),
+        updated_at: catalog::format_rfc3339(modified.into()),
+        history: history
+            .iter()
+            .map(|name| format!("{base}/{name}"))
+            .collect(),
+    }]
 }
 
-/// A stream's listed assets, newest first.
-#[derive(Default)]
-pub struct Assets {
-    pub web: Vec<Value>,
-    pub replay: Vec<Value>,
-    pub clips: Vec<Value>,
-    pub thumbnails: Vec<Value>,
-    pub motionclip: Vec<Value>,
-}
-
-/// The stream with its newest `asset_limit` assets of each kind.
+/// The stream with its newest `asset_limit` assets of each kind (0: only the latest
+/// pictures, as in lists) and its group's RTMP playouts.
 async fn stream_with_assets(
     state: &AppState,
     stream: &Stream,
     asset_limit: usize,
-) -> Result<Value, ApiError> {
-    let id = stream.id;
-    let (vods, replays, clips) = state
+) -> Result<StreamView, ApiError> {
+    let (id, group, org) = (stream.id, stream.streamgroup, stream.org_hash.clone());
+    let (vods, replays, clips, members) = state
         .catalog
         .call(move |conn| {
+            if asset_limit == 0 {
+                return Ok(Default::default());
+            }
             Ok((
                 catalog::list_vod_assets(conn, id, asset_limit)?,
                 catalog::list_replays(conn, id, asset_limit)?,
                 catalog::list_clips(conn, id, asset_limit)?,
+                catalog::group_streams(conn, &org, group)?,
             ))
         })
         .await?;
-    let assets = Assets {
-        web: vods.iter().map(|a| vod_json(state, stream, a)).collect(),
-        replay: replays
-            .iter()
-            .map(|r| replay_json(state, stream, r))
-            .collect(),
-        clips: clips.iter().map(|c| clip_json(state, stream, c)).collect(),
-        thumbnails: pictures_json(state, stream, PictureKind::Thumbnail, asset_limit).await,
-        motionclip: pictures_json(state, stream, PictureKind::MotionClip, asset_limit).await,
-    };
-    Ok(stream_json(state, stream, assets))
+    let mut view = stream_view(state, stream, &members);
+    let playout = &mut view.playout;
+    playout.web = vods.iter().map(|a| vod_view(state, stream, a)).collect();
+    playout.replay = replays
+        .iter()
+        .map(|r| replay_view(state, stream, r))
+        .collect();
+    playout.clips = clips.iter().map(|c| clip_view(state, stream, c)).collect();
+    playout.thumbnails = picture_view(state, stream, PictureKind::Thumbnail, asset_limit).await;
+    playout.motionclip = picture_view(state, stream, PictureKind::MotionClip, asset_limit).await;
+    Ok(view)
 }
 
-/// The stream in the bintu shape of `GET /stream/{id}`.
-pub fn stream_json(state: &AppState, stream: &Stream, assets: Assets) -> Value {
-    let ingest_url = format!("{}/live", state.urls.rtmp);
-    json!({
-        "id": stream.id,
-        "streamgroup": stream.streamgroup,
-        "state": stream.state.as_str(),
-        "tags": stream.tags,
-        "created_at": stream.created_at,
-        "updated_at": stream.updated_at,
-        "ingest": {"rtmp": {"url": ingest_url, "streamname": stream.streamname}},
-        "playout": {
-            "rtmp": [{
-                "id": stream.id,
-                "streamname": stream.streamname,
-                "url": ingest_url,
-                "index": stream.index,
-                "tags": stream.tags,
-                "processing": stream.processing,
-                "status": state.status.of(stream.id),
-            }],
-            "hls": [{
-                "url": format!("{}/live/{}/index.m3u8", state.urls.http, stream.streamname),
-                "type": "live",
-                "streamId": stream.id,
-            }],
-            "web": assets.web,
-            "thumbnails": assets.thumbnails,
-            "replay": assets.replay,
-            "motionclip": assets.motionclip,
-            "clips": assets.clips,
-        },
-    })
+/// One stream of a group as an RTMP playout entry.
+fn rtmp_playout(state: &AppState, stream: &Stream) -> RtmpPlayout {
+    let mut status: BTreeMap<String, SinkStatus> = state
+        .status
+        .of(stream.id)
+        .into_iter()
+        .map(|(sink, status)| (sink.to_string(), status))
+        .collect();
+    if stream.profile.is_some() {
+        status.insert(
+            "transcoding".into(),
+            SinkStatus {
+                state: SinkState::Unavailable,
+                detail: Some("transcoding is not built into this server yet".into()),
+                ..SinkStatus::default()
+            },
+        );
+    }
+    RtmpPlayout {
+        id: stream.id,
+        streamname: stream.streamname.clone(),
+        url: format!("{}/live", state.urls.rtmp),
+        index: stream.index,
+        profile: stream.profile.clone(),
+        tags: stream.tags.clone(),
+        processing: stream.processing.clone(),
+        status,
+    }
 }
+
+/// The stream in the bintu shape of `GET /stream/{id}`, without asset lists; `playout.rtmp`
+/// lists `group` (every stream of its group; empty: just this one).
+pub fn stream_view(state: &AppState, stream: &Stream, group: &[Stream]) -> StreamView {
+    let rtmp = if group.is_empty() {
+        vec![rtmp_playout(state, stream)]
+    } else {
+        group.iter().map(|s| rtmp_playout(state, s)).collect()
+    };
+    StreamView {
+        id: stream.id,
+        streamgroup: stream.streamgroup,
+        state: stream.state,
+        tags: stream.tags.clone(),
+        created_at: stream.created_at.clone(),
+        updated_at: stream.updated_at.clone(),
+        ingest: IngestView {
+            rtmp: RtmpIngest {
+                url: format!("{}/live", state.urls.rtmp),
+                streamname: stream.streamname.clone(),
+            },
+        },
+        playout: PlayoutView {
+            rtmp,
+            hls: vec![HlsPlayout {
+                url: format!("{}/live/{}/index.m3u8", state.urls.http, stream.streamname),
+                kind: AssetType::Live,
+                stream_id: stream.id,
+            }],
+            ..PlayoutView::default()
+        },
+        notice: None,
+    }
+}
+
+/// The answers every stream route may give besides its success.
+const NO_STREAM: &str = "no such stream in the caller's organisation";
 
 /// `POST /stream`
+#[utoipa::path(post, path = "/stream", tag = "streams", request_body = CreateStreamBody,
+    responses((status = 201, body = StreamView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 413, body = ErrorBody)),
+    security(("apikey" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiBody(body): ApiBody,
+) -> Result<(StatusCode, Json<StreamView>), ApiError> {
     auth.require(Role::User)?;
     let body: CreateStreamBody = parse_body(&body)?;
-    if body.transcodes.as_ref().is_some_and(|t| !t.is_null()) {
-        return Err(ApiError::invalid(
-            "transcodes",
-            "stream groups with transcodes are not supported by this server yet",
-        ));
-    }
     let tags = body.tags.unwrap_or_default();
-    validate_tags(&tags)?;
+    validate_tags(&tags, "tags")?;
     let processing = match &body.processing {
         None | Some(Value::Null) => json!([]),
         Some(p) => processing::validate(p, "processing")
             .map_err(|e| ApiError::invalid(e.field, e.message))?,
     };
+    let transcodes = validate_transcodes(body.transcodes.unwrap_or_default())?;
     let org = auth.0.org_hash.clone();
-    let new = NewStream { tags, processing };
-    let stream = state
+    let streams = state
         .catalog
-        .call(move |conn| catalog::create_stream(conn, &org, &new))
+        .call(move |conn| catalog::create_stream_group(conn, &org, &tags, &processing, &transcodes))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(stream_json(&state, &stream, Assets::default())),
-    ))
+    let first = streams
+        .first()
+        .ok_or_else(|| ApiError::from(catalog::CatalogError::Corrupt("empty group".into())))?;
+    let group = if streams.len() > 1 { &streams[..] } else { &[] };
+    Ok((StatusCode::CREATED, Json(stream_view(&state, first, group))))
+}
+
+/// Most transcoded profiles a group can have.
+const MAX_TRANSCODES: usize = 8;
+
+/// Checks `vtrans2-WxHxKBPSxFPS` profiles and their tags.
+fn validate_transcodes(transcodes: Vec<TranscodeBody>) -> Result<Vec<NewTranscode>, ApiError> {
+    if transcodes.len() > MAX_TRANSCODES {
+        return Err(ApiError::invalid(
+            "transcodes",
+            format!("at most {MAX_TRANSCODES} profiles"),
+        ));
+    }
+    let mut out: Vec<NewTranscode> = Vec::with_capacity(transcodes.len());
+    for (i, transcode) in transcodes.into_iter().enumerate() {
+        let field = format!("transcodes[{i}].profile");
+        let numbers: Option<Vec<u32>> = transcode
+            .profile
+            .strip_prefix("vtrans2-")
+            .map(|rest| rest.split('x').map(|n| n.parse().ok()).collect())
+            .and_then(|n: Option<Vec<u32>>| n);
+        let ranges = [
+            ("width", 16..=7680),
+            ("height", 16..=4320),
+            ("kbit/s", 50..=50_000),
+            ("fps", 1..=120),
+        ];
+        let valid = numbers.as_ref().is_some_and(|n| {
+            n.len() == 4 && n.iter().zip(&ranges).all(|(v, (_, r))| r.contains(v))
+        });
+        if !valid {
+            return Err(ApiError::invalid(
+                field,
+                "must be vtrans2-<width 16..=7680>x<height 16..=4320>x<kbit/s 50..=50000>x<fps 1..=120>, e.g. vtrans2-852x480x800x25",
+            ));
+        }
+        if out.iter().any(|t| t.profile == transcode.profile) {
+            return Err(ApiError::invalid(field, "each profile at most once"));
+        }
+        let tags = transcode.tags.unwrap_or_default();
+        validate_tags(&tags, &format!("transcodes[{i}].tags"))?;
+        out.push(NewTranscode {
+            profile: transcode.profile,
+            tags,
+        });
+    }
+    Ok(out)
 }
 
 /// The stream `id` of the caller's organisation, or 404.
@@ -264,25 +354,32 @@ pub async fn load(state: &AppState, auth: &Auth, id: &str) -> Result<Stream, Api
         .ok_or_else(|| ApiError::not_found("stream"))
 }
 
+/// `GET /stream/{id}` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AssetLimitQuery {
+    /// Newest assets of each kind to list, 1..=1000 (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    asset_limit: Option<String>,
+}
+
 /// `GET /stream/{id}`
+#[utoipa::path(get, path = "/stream/{id}", tag = "streams",
+    params(("id" = Uuid, Path, description = "stream id"), AssetLimitQuery),
+    responses((status = 200, body = StreamView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = NO_STREAM)),
+    security(("apikey" = [])))]
 pub async fn get_one(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+    ApiQuery(query): ApiQuery<AssetLimitQuery>,
+) -> Result<Json<StreamView>, ApiError> {
     auth.require(Role::ReadOnly)?;
-    let asset_limit = match query.get("asset_limit") {
+    let asset_limit = match query.asset_limit {
         None => 10,
-        Some(limit) => match limit.parse::<usize>() {
-            Ok(n @ 1..=1000) => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    "asset_limit",
-                    "must be an integer 1..=1000",
-                ))
-            }
-        },
+        Some(limit) => parse_in(&limit, "asset_limit", 1..=1000)? as usize,
     };
     let stream = load(&state, &auth, &id).await?;
     Ok(Json(
@@ -290,12 +387,346 @@ pub async fn get_one(
     ))
 }
 
+/// An integer query parameter in `range`, or a 400 naming it.
+fn parse_in(
+    text: &str,
+    field: &str,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ApiError> {
+    match text.parse::<u32>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid(
+            field,
+            format!("must be an integer {}..={}", range.start(), range.end()),
+        )),
+    }
+}
+
+/// `GET /stream` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `live`, `created`, `ended`, `locked`, `deleted`, or `all` (default: all but deleted).
+    #[param(value_type = Option<String>, pattern = "^(live|created|ended|locked|deleted|all)$")]
+    state: Option<String>,
+    /// Comma-separated; a stream must have every one.
+    tags: Option<String>,
+    /// Created at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<String>,
+    /// Created before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<String>,
+    /// `true`: one entry per stream group (its passthrough); default `false`.
+    #[param(value_type = Option<bool>)]
+    streamgroups: Option<String>,
+    /// Exact id or streamname (case-sensitive).
+    q: Option<String>,
+    /// 1-based page (default 1).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
+    page: Option<String>,
+    /// 25 (default), 50, 100 or 150.
+    #[param(value_type = Option<u32>)]
+    per_page: Option<String>,
+    /// Only the newest N matching streams, 1..=100000.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    quantity: Option<String>,
+}
+
+/// A list request turned into a catalog query, or a 400 naming the parameter.
+fn stream_query(query: ListQuery) -> Result<StreamQuery, ApiError> {
+    let state = match query.state.as_deref() {
+        None | Some("all") => StateFilter::AllButDeleted,
+        Some(name) => StateFilter::Only(StreamState::from_name(name).ok_or_else(|| {
+            ApiError::invalid(
+                "state",
+                "must be live, created, ended, locked, deleted or all",
+            )
+        })?),
+    };
+    let tags: Vec<String> = match &query.tags {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect(),
+    };
+    validate_tags(&tags, "tags")?;
+    let time = |value: &Option<String>, field: &str| -> Result<Option<String>, ApiError> {
+        value
+            .as_deref()
+            .map(|text| {
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map(catalog::format_rfc3339)
+                    .map_err(|_| {
+                        ApiError::invalid(
+                            field,
+                            "must be an RFC 3339 time, e.g. 2026-11-21T00:00:00Z",
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let collapse_groups = match query.streamgroups.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("streamgroups", "must be true or false")),
+    };
+    let per_page = match query.per_page.as_deref() {
+        None => 25,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n @ (25 | 50 | 100 | 150)) => n,
+            _ => return Err(ApiError::invalid("per_page", "must be 25, 50, 100 or 150")),
+        },
+    };
+    Ok(StreamQuery {
+        state,
+        tags,
+        from: time(&query.from, "from")?,
+        to: time(&query.to, "to")?,
+        collapse_groups,
+        q: query.q.filter(|q| !q.is_empty()),
+        page: match &query.page {
+            None => 1,
+            Some(page) => parse_in(page, "page", 1..=1_000_000)?,
+        },
+        per_page,
+        quantity: query
+            .quantity
+            .as_deref()
+            .map(|n| parse_in(n, "quantity", 1..=100_000))
+            .transpose()?,
+    })
+}
+
+/// `GET /stream`
+#[utoipa::path(get, path = "/stream", tag = "streams", params(ListQuery),
+    responses((status = 200, body = StreamList), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)),
+    security(("apikey" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<StreamList>, ApiError> {
+    auth.require(Role::ReadOnly)?;
+    let query = stream_query(query)?;
+    let (page, per_page) = (query.page, query.per_page);
+    let org = auth.0.org_hash.clone();
+    let found = state
+        .catalog
+        .call(move |conn| catalog::list_streams(conn, &org, &query))
+        .await?;
+    let mut items = Vec::with_capacity(found.items.len());
+    for stream in &found.items {
+        items.push(stream_with_assets(&state, stream, 0).await?);
+    }
+    Ok(Json(StreamList {
+        items,
+        total: found.total,
+        page,
+        per_page,
+    }))
+}
+
+/// `GET /stream/{id}/group`
+#[utoipa::path(get, path = "/stream/{id}/group", tag = "streams",
+    params(("id" = Uuid, Path, description = "id of any stream of the group")),
+    responses((status = 200, body = GroupView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = NO_STREAM)),
+    security(("apikey" = [])))]
+pub async fn group(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<GroupView>, ApiError> {
+    auth.require(Role::ReadOnly)?;
+    let stream = load(&state, &auth, &id).await?;
+    let (org, group) = (stream.org_hash.clone(), stream.streamgroup);
+    let members = state
+        .catalog
+        .call(move |conn| catalog::group_streams(conn, &org, group))
+        .await?;
+    let mut items = Vec::with_capacity(members.len());
+    for member in &members {
+        items.push(stream_with_assets(&state, member, 10).await?);
+    }
+    Ok(Json(GroupView {
+        streamgroup: group,
+        items,
+    }))
+}
+
+/// A refused change as an API error.
+fn refused(why: ChangeRefused) -> ApiError {
+    let message = match why {
+        ChangeRefused::Deleted => "the stream is deleted; it can only be read",
+        ChangeRefused::NotLocked => "the stream is not locked",
+    };
+    ApiError::new(StatusCode::CONFLICT, "conflict", message)
+}
+
+/// The answer to a change of one stream: the stream as it is now, with its assets.
+async fn changed(
+    state: &AppState,
+    result: catalog::Change<Stream>,
+) -> Result<Json<StreamView>, ApiError> {
+    let stream = result
+        .ok_or_else(|| ApiError::not_found("stream"))?
+        .map_err(refused)?;
+    Ok(Json(stream_with_assets(state, &stream, 10).await?))
+}
+
+/// `PUT /stream/{id}/tag`
+#[utoipa::path(put, path = "/stream/{id}/tag", tag = "streams", request_body = TagsBody,
+    params(("id" = Uuid, Path, description = "stream id")),
+    responses((status = 200, body = StreamView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = NO_STREAM),
+              (status = 409, body = ErrorBody, description = "the stream is deleted")),
+    security(("apikey" = [])))]
+pub async fn set_tags(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiBody(body): ApiBody,
+) -> Result<Json<StreamView>, ApiError> {
+    auth.require(Role::User)?;
+    let body: TagsBody = parse_body(&body)?;
+    validate_tags(&body.tags, "tags")?;
+    let stream = load(&state, &auth, &id).await?;
+    let org = auth.0.org_hash.clone();
+    let result = state
+        .catalog
+        .call(move |conn| catalog::set_tags(conn, &org, stream.id, &body.tags))
+        .await?;
+    changed(&state, result).await
+}
+
+/// `PUT /stream/{id}/processing`
+#[utoipa::path(put, path = "/stream/{id}/processing", tag = "streams",
+    request_body = ProcessingBody,
+    params(("id" = Uuid, Path, description = "stream id")),
+    responses((status = 200, body = StreamView, description = "saved; applies when publishing next starts (`notice`)"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = NO_STREAM),
+              (status = 409, body = ErrorBody, description = "the stream is deleted")),
+    security(("apikey" = [])))]
+pub async fn set_processing(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiBody(body): ApiBody,
+) -> Result<Json<StreamView>, ApiError> {
+    auth.require(Role::User)?;
+    let body: ProcessingBody = parse_body(&body)?;
+    let processing = processing::validate(&body.processing, "processing")
+        .map_err(|e| ApiError::invalid(e.field, e.message))?;
+    let sync = body.sync.unwrap_or(false);
+    let stream = load(&state, &auth, &id).await?;
+    let org = auth.0.org_hash.clone();
+    let result = state
+        .catalog
+        .call(move |conn| catalog::set_processing(conn, &org, stream.id, &processing, sync))
+        .await?;
+    let Json(mut view) = changed(&state, result).await?;
+    view.notice =
+        Some("processing settings are saved; they apply when publishing next starts".into());
+    Ok(Json(view))
+}
+
+/// Applies a lifecycle change and disconnects the publishers of the streams it locked or
+/// deleted (the publish loop notices within a tick).
+async fn lifecycle(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    change: Lifecycle,
+) -> Result<Json<StreamView>, ApiError> {
+    auth.require(Role::User)?;
+    let stream = load(state, auth, id).await?;
+    let org = auth.0.org_hash.clone();
+    let result = state
+        .catalog
+        .call(move |conn| catalog::change_state(conn, &org, stream.id, change))
+        .await?;
+    let result = result.map(|r| {
+        r.map(|StateChanged { stream, changed }| {
+            if change != Lifecycle::Unlock {
+                for member in changed {
+                    if let Some(hub) = state.hubs.get(member) {
+                        hub.stop_publishing();
+                    }
+                }
+            }
+            stream
+        })
+    });
+    changed(state, result).await
+}
+
+/// `POST /stream/{id}/stop`
+#[utoipa::path(post, path = "/stream/{id}/stop", tag = "streams",
+    params(("id" = Uuid, Path, description = "stream id")),
+    responses((status = 200, body = StreamView, description = "locked; a publisher is disconnected"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = NO_STREAM),
+              (status = 409, body = ErrorBody, description = "the stream is deleted")),
+    security(("apikey" = [])))]
+pub async fn stop(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    lifecycle(&state, &auth, &id, Lifecycle::Lock).await
+}
+
+/// `POST /stream/{id}/unlock`
+#[utoipa::path(post, path = "/stream/{id}/unlock", tag = "streams",
+    params(("id" = Uuid, Path, description = "stream id")),
+    responses((status = 200, body = StreamView, description = "ended (or created when never live)"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = NO_STREAM),
+              (status = 409, body = ErrorBody, description = "the stream is not locked")),
+    security(("apikey" = [])))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    lifecycle(&state, &auth, &id, Lifecycle::Unlock).await
+}
+
+/// `DELETE /stream/{id}`
+#[utoipa::path(delete, path = "/stream/{id}", tag = "streams",
+    params(("id" = Uuid, Path, description = "stream id")),
+    responses((status = 200, body = StreamView, description = "soft deleted; a publisher is disconnected"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = NO_STREAM)),
+    security(("apikey" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    lifecycle(&state, &auth, &id, Lifecycle::Delete).await
+}
+
 /// `GET /stream/{id}/sessions`
+#[utoipa::path(get, path = "/stream/{id}/sessions", tag = "streams",
+    params(("id" = Uuid, Path, description = "stream id")),
+    responses((status = 200, body = SessionList), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = NO_STREAM)),
+    security(("apikey" = [])))]
 pub async fn sessions(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     auth.require(Role::ReadOnly)?;
     let stream = load(&state, &auth, &id).await?;
     let stream_id = stream.id;
@@ -310,34 +741,32 @@ pub async fn sessions(
             ))
         })
         .await?;
-    let items: Vec<Value> = sessions
+    let items = sessions
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id,
-                "started_at": s.started_at,
-                "ended_at": s.ended_at,
-                "app": s.app,
-                "end_reason": s.end_reason,
-                "assets": vods
-                    .iter()
-                    .filter(|a| a.session_id == s.id)
-                    .map(|a| vod_json(&state, &stream, a))
-                    .chain(
-                        replays
-                            .iter()
-                            .filter(|r| r.session_id == s.id)
-                            .map(|r| replay_json(&state, &stream, r)),
-                    )
-                    .chain(
-                        clips
-                            .iter()
-                            .filter(|c| c.session_id == s.id)
-                            .map(|c| clip_json(&state, &stream, c)),
-                    )
-                    .collect::<Vec<_>>(),
-            })
+        .map(|s| SessionView {
+            id: s.id,
+            started_at: s.started_at.clone(),
+            ended_at: s.ended_at.clone(),
+            app: s.app.clone(),
+            end_reason: s.end_reason.clone(),
+            assets: vods
+                .iter()
+                .filter(|a| a.session_id == s.id)
+                .map(|a| vod_view(&state, &stream, a))
+                .chain(
+                    replays
+                        .iter()
+                        .filter(|r| r.session_id == s.id)
+                        .map(|r| replay_view(&state, &stream, r)),
+                )
+                .chain(
+                    clips
+                        .iter()
+                        .filter(|c| c.session_id == s.id)
+                        .map(|c| clip_view(&state, &stream, c)),
+                )
+                .collect(),
         })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(SessionList { items }))
 }

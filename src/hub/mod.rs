@@ -77,6 +77,8 @@ pub struct StreamHub {
     next_reader_id: AtomicU64,
     /// Total packets lossy readers skipped, for metrics and logs.
     pub dropped_packets: AtomicU64,
+    /// Cancelled when an operator stops or deletes the stream: its publisher must go.
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl StreamHub {
@@ -114,6 +116,16 @@ impl StreamHub {
     pub fn newest_keyframe(&self) -> (Option<Arc<Packet>>, bool) {
         let ring = self.lock();
         (ring.newest_keyframe(), ring.ended)
+    }
+
+    /// Asks the stream's publisher (connected, or waiting for a reconnect) to stop.
+    pub fn stop_publishing(&self) {
+        self.stop.cancel();
+    }
+
+    /// Resolves once `stop_publishing` was called.
+    pub async fn stop_requested(&self) {
+        self.stop.cancelled().await;
     }
 
     /// Number of packets and bytes held, for metrics and tests.
@@ -262,6 +274,7 @@ impl Hubs {
             notify: Notify::new(),
             next_reader_id: AtomicU64::new(0),
             dropped_packets: AtomicU64::new(0),
+            stop: Default::default(),
         });
         map.insert(stream_id, hub.clone());
         Ok(Publisher {

@@ -31,6 +31,8 @@ pub(super) enum Outcome {
     BadMedia(String),
     TooSlow(u32),
     Shutdown,
+    /// An operator stopped or deleted the stream.
+    Stopped,
     StreamEnded,
     Internal(String),
 }
@@ -47,6 +49,7 @@ impl std::fmt::Display for Outcome {
             Outcome::BadMedia(e) => write!(f, "malformed media: {e}"),
             Outcome::TooSlow(skips) => write!(f, "player too slow ({skips} skips in a minute)"),
             Outcome::Shutdown => write!(f, "server shutdown"),
+            Outcome::Stopped => write!(f, "stopped by an operator"),
             Outcome::StreamEnded => write!(f, "stream ended"),
             Outcome::Internal(e) => write!(f, "internal error: {e}"),
         }
@@ -272,7 +275,11 @@ pub async fn run(ctx: Arc<RtmpContext>, socket: TcpStream, peer: SocketAddr) {
     let outcome = serve(&ctx, &mut io).await;
     let received = io.proto.bytes_received();
     match &outcome {
-        Outcome::Closed | Outcome::Unpublished | Outcome::StreamEnded | Outcome::Shutdown => {
+        Outcome::Closed
+        | Outcome::Unpublished
+        | Outcome::StreamEnded
+        | Outcome::Shutdown
+        | Outcome::Stopped => {
             tracing::info!(%peer, bytes_in = received, reason = %outcome, "rtmp connection closed")
         }
         Outcome::Io(e) if is_disconnect(e) => {
@@ -381,6 +388,15 @@ async fn admit_publisher(
             .refuse(format!("publish {key:?}: unknown stream key"))
             .await);
     };
+    if stream.profile.is_some() {
+        refuse(
+            io,
+            "NetStream.Publish.Denied",
+            "a transcoded profile is made by the server; publish to the group's passthrough",
+        );
+        let reason = format!("publish {}: a transcoded profile", stream.streamname);
+        return Err(io.refuse(reason).await);
+    }
     if let Some(lingering) = ctx.lingering.take(stream.id) {
         return resume_publisher(ctx, io, stream_id, &key, stream, lingering).await;
     }

@@ -144,6 +144,7 @@ async fn ticked(
         tokio::select! {
             biased;
             _ = &mut cancelled => return Outcome::Shutdown,
+            _ = state.publisher.hub().stop_requested() => return Outcome::Stopped,
             _ = tokio::time::sleep_until(next_tick(ctx.clock_epoch, batch)) => {}
         }
         match io.read_available(MAX_BYTES_PER_TICK) {
@@ -179,6 +180,7 @@ async fn event_driven(
         tokio::select! {
             biased;
             _ = &mut cancelled => return Outcome::Shutdown,
+            _ = state.publisher.hub().stop_requested() => return Outcome::Stopped,
             _ = tokio::time::sleep_until(last_data + read_timeout) => return Outcome::Timeout("read"),
             read = io.read_some() => match read {
                 Ok(true) => last_data = Instant::now(),
@@ -201,9 +203,13 @@ pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState
     } else {
         ticked(ctx, io, &mut demuxer, &state).await
     };
-    if matches!(outcome, Outcome::Shutdown) {
-        io.proto
-            .stop_publish(state.stream_id, "server shutting down");
+    let farewell = match outcome {
+        Outcome::Shutdown => Some("server shutting down"),
+        Outcome::Stopped => Some("stream stopped by an operator"),
+        _ => None,
+    };
+    if let Some(why) = farewell {
+        io.proto.stop_publish(state.stream_id, why);
         let _ = io.flush().await;
     }
     let reason = match &outcome {
@@ -213,6 +219,7 @@ pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState
         Outcome::Io(e) if is_disconnect(e) => EndReason::ClientClosed,
         Outcome::Timeout(_) => EndReason::Timeout,
         Outcome::Shutdown => EndReason::Shutdown,
+        Outcome::Stopped => EndReason::Stopped,
         _ => EndReason::Error,
     };
     let unpublished = matches!(outcome, Outcome::Unpublished);

@@ -93,6 +93,7 @@ pub(super) fn linger(
     reason: EndReason,
 ) {
     let token = ctx.lingering.next_token.fetch_add(1, Ordering::Relaxed);
+    let publisher_hub = publisher.hub().clone();
     let grace = Duration::from_secs(ctx.recording.reconnect_grace_secs);
     ctx.lingering.map().insert(
         stream.id,
@@ -106,13 +107,16 @@ pub(super) fn linger(
     tracing::info!(stream = %stream.streamname, session = %session_id, grace_secs = grace.as_secs(), "publisher dropped without unpublishing; session held for a reconnect");
     let ctx = ctx.clone();
     ctx.tasks.clone().spawn(async move {
-        tokio::select! {
-            _ = tokio::time::sleep(grace) => {}
-            _ = ctx.shutdown.cancelled() => {}
-        }
+        let hub = publisher_hub.clone();
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(grace) => false,
+            _ = ctx.shutdown.cancelled() => false,
+            _ = hub.stop_requested() => true,
+        };
         if let Some(lingering) = ctx.lingering.take_if(stream.id, token) {
-            tracing::info!(stream = %stream.streamname, session = %session_id, reason = lingering.reason.as_str(), "no reconnect within the grace period; session ended");
-            end(&ctx, &stream, session_id, lingering.publisher, lingering.reason).await;
+            let reason = if stopped { EndReason::Stopped } else { lingering.reason };
+            tracing::info!(stream = %stream.streamname, session = %session_id, reason = reason.as_str(), "session waiting for a reconnect ended");
+            end(&ctx, &stream, session_id, lingering.publisher, reason).await;
         }
     });
 }
@@ -162,6 +166,24 @@ pub(super) async fn start_sinks(
     }
     if processing && !live_processing {
         tracing::info!(stream = %stream.streamname, "processing settings are inert: the organisation has no live_processing package");
+        let configured = [
+            ("rec", &rec_entry),
+            ("replay", &replay_entry),
+            ("thumbs", &thumbs_entry),
+            ("motionclip", &motion_entry),
+        ];
+        // A `/rec` ingest with `vod` records anyway.
+        let recorded_anyway = |id: &str| id == "rec" && app == "rec" && vod;
+        for (id, _) in configured
+            .iter()
+            .filter(|(id, entry)| entry.is_some() && !recorded_anyway(id))
+        {
+            ctx.recorder.status.disabled(
+                stream.id,
+                id,
+                "the organisation has no live_processing package: this setting does nothing".into(),
+            );
+        }
     }
     if (app == "rec" && vod) || (rec_entry.is_some() && live_processing) {
         let plan = RecordingPlan {
