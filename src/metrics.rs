@@ -8,6 +8,7 @@
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 
@@ -60,12 +61,91 @@ impl PictureMetrics {
     }
 }
 
+/// Counters labelled by sink kind (`rtmp_play`, `hls`, `rec`).
+type BySink = Family<Vec<(&'static str, &'static str)>, Counter>;
+
+/// The media path's traffic: RTMP bytes, players, packets readers skipped.
+#[derive(Debug, Clone, Default)]
+pub struct MediaMetrics {
+    /// Bytes read from RTMP connections (publishers' media, players' commands).
+    pub bytes_in: Counter,
+    /// Bytes written to RTMP connections (players' media, replies).
+    pub bytes_out: Counter,
+    /// RTMP players connected now.
+    pub players: Gauge,
+    dropped: BySink,
+}
+
+impl MediaMetrics {
+    /// A reader of kind `sink` fell behind and skipped `packets` to the newest keyframe.
+    pub fn dropped(&self, sink: &'static str, packets: u64) {
+        self.dropped
+            .get_or_create(&vec![("sink", sink)])
+            .inc_by(packets);
+    }
+}
+
+/// Labels of an HTTP request: the route pattern (not the path, so the set stays small),
+/// method and status.
+type RequestLabels = Vec<(&'static str, String)>;
+
+/// HTTP requests and their latency.
+#[derive(Debug, Clone)]
+pub struct HttpMetrics {
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        fn latency_histogram() -> Histogram {
+            // 0.25 ms … ~4 s.
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+        }
+        HttpMetrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+        }
+    }
+}
+
+impl HttpMetrics {
+    /// Counts a finished request and its time to the response head.
+    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&vec![
+                ("route", route.to_string()),
+                ("method", method.to_string()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+        self.latency
+            .get_or_create(&vec![
+                ("route", route.to_string()),
+                ("method", method.to_string()),
+            ])
+            .observe(seconds);
+    }
+}
+
+/// Gauges read from the catalog and the hubs when scraped.
+#[derive(Debug, Clone, Default)]
+pub struct ScrapedGauges {
+    /// Streams by state, across organisations.
+    pub streams: Family<Vec<(&'static str, &'static str)>, Gauge>,
+    /// Streams with a publisher (connected or waiting for a reconnect).
+    pub publishers: Gauge,
+}
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pub recording: RecordingMetrics,
     pub pictures: PictureMetrics,
+    pub media: MediaMetrics,
+    pub http: HttpMetrics,
+    pub scraped: ScrapedGauges,
 }
 
 impl Metrics {
@@ -120,10 +200,58 @@ impl Metrics {
             "Picture ticks skipped because the stream's previous job still ran or the decode queue was full",
             pictures.skipped.clone(),
         );
+        let media = MediaMetrics::default();
+        let sub = registry.sub_registry_with_prefix("rtmp");
+        sub.register(
+            "received_bytes",
+            "Bytes read from RTMP connections",
+            media.bytes_in.clone(),
+        );
+        sub.register(
+            "sent_bytes",
+            "Bytes written to RTMP connections",
+            media.bytes_out.clone(),
+        );
+        sub.register(
+            "players",
+            "RTMP players connected now",
+            media.players.clone(),
+        );
+        registry.register(
+            "dropped_packets",
+            "Packets readers skipped when they fell behind, by sink (rtmp_play, hls, rec)",
+            media.dropped.clone(),
+        );
+        let http = HttpMetrics::default();
+        let sub = registry.sub_registry_with_prefix("http");
+        sub.register(
+            "requests",
+            "HTTP requests by route pattern, method and status",
+            http.requests.clone(),
+        );
+        sub.register(
+            "request_duration_seconds",
+            "Time to the response head, by route pattern and method",
+            http.latency.clone(),
+        );
+        let scraped = ScrapedGauges::default();
+        registry.register(
+            "streams",
+            "Streams by state, all organisations",
+            scraped.streams.clone(),
+        );
+        registry.register(
+            "publishers",
+            "Streams with a publisher (connected or waiting for a reconnect)",
+            scraped.publishers.clone(),
+        );
         Arc::new(Metrics {
             registry,
             recording,
             pictures,
+            media,
+            http,
+            scraped,
         })
     }
 

@@ -162,6 +162,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         outputs: HlsOutputs::default(),
         status: status.clone(),
         idle_stop: std::time::Duration::from_secs(30),
+        media: metrics.media.clone(),
     };
     // Decoding runs on its own threads (never the runtime's), one per core unless set.
     let decode_threads = match config.pictures.decode_threads {
@@ -195,6 +196,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             region: config.server.region.clone(),
             fragment_ms: config.recording.fragment_ms,
             metrics: metrics.recording.clone(),
+            media: metrics.media.clone(),
             status: status.clone(),
             reserve,
         },
@@ -202,6 +204,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         pictures,
         lingering: Default::default(),
         tasks: tasks.clone(),
+        media: metrics.media.clone(),
     });
     tasks.spawn(rtmp::serve(rtmp_listener, ctx));
 

@@ -703,3 +703,74 @@ async fn oversized_bodies_and_the_openapi_document() {
         assert!(schemas.contains_key(name), "{name}");
     }
 }
+
+/// The value of the sample `name` (with its labels, exactly as rendered) in `/metrics`.
+async fn sample(t: &TestServer, name: &str) -> Option<f64> {
+    let text = t
+        .http
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_streams_traffic_and_requests() {
+    let t = start().await;
+    let stream = t.create_stream().await;
+    t.create_stream().await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&streamname(&stream)).await.unwrap();
+    let tags = fixture_tags();
+    send_tags(&mut publisher, &tags[..60], 0.0).await;
+    t.wait_state(&id, "live").await;
+    let mut player = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    player.play(&streamname(&stream)).await.unwrap();
+    assert!(player.next_media().await.unwrap().is_some());
+
+    assert_eq!(
+        sample(&t, "reelay_streams{state=\"live\"}").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&t, "reelay_streams{state=\"created\"}").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&t, "reelay_streams{state=\"deleted\"}").await,
+        Some(0.0)
+    );
+    assert_eq!(sample(&t, "reelay_publishers").await, Some(1.0));
+    assert_eq!(sample(&t, "reelay_rtmp_players").await, Some(1.0));
+    let received = sample(&t, "reelay_rtmp_received_bytes_total")
+        .await
+        .unwrap();
+    let sent = sample(&t, "reelay_rtmp_sent_bytes_total").await.unwrap();
+    assert!(received > 20_000.0, "{received}");
+    assert!(sent > 10_000.0, "{sent}");
+    // Requests by route pattern (not path) and status, with latency.
+    let route = "reelay_http_requests_total{route=\"/stream/{id}\",method=\"GET\",status=\"200\"}";
+    let before = sample(&t, route).await.unwrap_or(0.0);
+    t.get(&format!("/stream/{id}")).await;
+    t.get("/stream/not-a-stream").await;
+    assert_eq!(sample(&t, route).await, Some(before + 1.0));
+    let missing =
+        "reelay_http_requests_total{route=\"/stream/{id}\",method=\"GET\",status=\"404\"}";
+    assert_eq!(sample(&t, missing).await, Some(1.0));
+    let latency =
+        "reelay_http_request_duration_seconds_count{route=\"/stream/{id}\",method=\"GET\"}";
+    assert!(sample(&t, latency).await.unwrap() >= 2.0);
+    drop(player);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sample(&t, "reelay_rtmp_players").await != Some(0.0) {
+        assert!(Instant::now() < deadline, "player gauge not released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    publisher.stop_publishing().await.unwrap();
+}

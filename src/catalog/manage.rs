@@ -389,6 +389,23 @@ pub fn set_packages(
     super::get_org(conn, org_hash)
 }
 
+/// How many streams are in each state, across organisations (for `/metrics`).
+pub fn count_streams_by_state(conn: &Connection) -> Result<Vec<(StreamState, u64)>, CatalogError> {
+    super::query_all(
+        conn,
+        "SELECT state, COUNT(*) FROM streams GROUP BY state",
+        [],
+        |row| {
+            let state: String = row.get(0)?;
+            let count: i64 = row.get(1)?;
+            Ok((
+                StreamState::parse(&state)?,
+                u64::try_from(count).unwrap_or(0),
+            ))
+        },
+    )
+}
+
 /// Every organisation, oldest first (for the CLI).
 pub fn list_orgs(conn: &Connection) -> Result<Vec<Organisation>, CatalogError> {
     let mut stmt = conn.prepare(

@@ -16,7 +16,7 @@ mod orgs;
 mod streams;
 pub mod views;
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{self, Catalog, CatalogError, StreamState};
 use crate::config::PublicUrls;
 use crate::hub::Hubs;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -162,6 +162,35 @@ async fn health() -> Json<views::Health> {
     responses((status = 200, content_type = "application/openmetrics-text", body = String,
                description = "Prometheus metrics")))]
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let scraped = &state.metrics.scraped;
+    match state
+        .catalog
+        .call(|conn| catalog::count_streams_by_state(conn))
+        .await
+    {
+        Ok(counts) => {
+            for stream_state in [
+                StreamState::Created,
+                StreamState::Live,
+                StreamState::Ended,
+                StreamState::Locked,
+                StreamState::Deleted,
+            ] {
+                let count = counts
+                    .iter()
+                    .find(|(s, _)| *s == stream_state)
+                    .map_or(0, |(_, n)| *n);
+                scraped
+                    .streams
+                    .get_or_create(&vec![("state", stream_state.as_str())])
+                    .set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count streams"),
+    }
+    scraped
+        .publishers
+        .set(i64::try_from(state.hubs.live_count()).unwrap_or(i64::MAX));
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -170,6 +199,28 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// Counts each request by route pattern, method and status, with its latency.
+async fn track_request(
+    axum::extract::State(metrics): axum::extract::State<Arc<crate::metrics::Metrics>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics.http.observe(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 async fn no_route() -> ApiError {
@@ -227,6 +278,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/vod/{*path}", get(files::vod))
         .merge(media_routes())
         .fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            track_request,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -89,6 +89,7 @@ pub(super) struct Io {
     pub peer: SocketAddr,
     pub proto: ServerProtocol,
     write_timeout: Duration,
+    metrics: crate::metrics::MediaMetrics,
 }
 
 impl Io {
@@ -102,6 +103,7 @@ impl Io {
                 buf.reserve(self.read_chunk);
                 let n = reader.read_buf(buf).await.map_err(Outcome::Io)?;
                 self.proto.note_received(n);
+                self.metrics.bytes_in.inc_by(n as u64);
                 n
             }
             None => {
@@ -114,6 +116,7 @@ impl Io {
                 self.proto
                     .receive(&self.handshake_buf[..n])
                     .map_err(Outcome::Protocol)?;
+                self.metrics.bytes_in.inc_by(n as u64);
                 n
             }
         };
@@ -143,7 +146,8 @@ impl Io {
             return Err(Outcome::Internal("polled read on an async socket".into()));
         };
         let proto = &mut self.proto;
-        SCRATCH.with_borrow_mut(|scratch| {
+        let bytes_in = &self.metrics.bytes_in;
+        let drained = SCRATCH.with_borrow_mut(|scratch| {
             let mut drained = Drained {
                 bytes: 0,
                 eof: false,
@@ -167,7 +171,9 @@ impl Io {
                 }
             }
             Ok(drained)
-        })
+        })?;
+        bytes_in.inc_by(drained.bytes as u64);
+        Ok(drained)
     }
 
     /// Queues shared media bytes after whatever the protocol has queued so far.
@@ -192,6 +198,7 @@ impl Io {
         match &mut self.socket {
             Socket::Async { writer, .. } => {
                 let pending = &mut self.pending;
+                let bytes_out = &self.metrics.bytes_out;
                 let write_all = async {
                     while !pending.is_empty() {
                         let slices: Vec<IoSlice<'_>> =
@@ -200,6 +207,7 @@ impl Io {
                         if written == 0 {
                             return Err(std::io::ErrorKind::WriteZero.into());
                         }
+                        bytes_out.inc_by(written as u64);
                         consume(pending, written);
                     }
                     Ok(())
@@ -219,7 +227,10 @@ impl Io {
                         .collect();
                     match stream.write_vectored(&slices) {
                         Ok(0) => return Err(Outcome::Io(std::io::ErrorKind::WriteZero.into())),
-                        Ok(written) => consume(&mut self.pending, written),
+                        Ok(written) => {
+                            self.metrics.bytes_out.inc_by(written as u64);
+                            consume(&mut self.pending, written)
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(Outcome::Io(e)),
@@ -271,6 +282,7 @@ pub async fn run(ctx: Arc<RtmpContext>, socket: TcpStream, peer: SocketAddr) {
         peer,
         proto: ServerProtocol::new(),
         write_timeout: Duration::from_secs(ctx.settings.write_timeout_secs),
+        metrics: ctx.media.clone(),
     };
     let outcome = serve(&ctx, &mut io).await;
     let received = io.proto.bytes_received();

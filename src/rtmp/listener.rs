@@ -29,6 +29,8 @@ pub struct RtmpContext {
     pub lingering: super::session::LingeringSessions,
     /// Connection, recorder and grace tasks; shutdown waits for all of them.
     pub tasks: TaskTracker,
+    /// Bytes, players and skipped packets, for `/metrics`.
+    pub media: crate::metrics::MediaMetrics,
 }
 
 /// Accepts connections until shutdown; connection tasks are tracked by `ctx.tasks`.

@@ -64,6 +64,16 @@ struct Relay {
     metadata_sent: Option<Bytes>,
     skips: Vec<Instant>,
     max_skips: usize,
+    metrics: crate::metrics::MediaMetrics,
+}
+
+/// Takes a player off the `players` gauge however playing ends.
+struct PlayerCount<'a>(&'a crate::metrics::MediaMetrics);
+
+impl Drop for PlayerCount<'_> {
+    fn drop(&mut self) {
+        self.0.players.dec();
+    }
 }
 
 impl Relay {
@@ -86,6 +96,7 @@ impl Relay {
                 Ok(send_packet(io, self.stream_id, &packet))
             }
             Event::Gap { missed } => {
+                self.metrics.dropped("rtmp_play", missed);
                 let now = Instant::now();
                 self.skips
                     .retain(|t| now.duration_since(*t) < Duration::from_secs(60));
@@ -112,6 +123,8 @@ pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PlayState) -
         hub,
     } = state;
     tracing::info!(peer = %io.peer, stream = %stream.streamname, "playing started");
+    ctx.media.players.inc();
+    let _counted = PlayerCount(&ctx.media);
     let mut subscription = hub.subscribe(Delivery::Lossy);
     drop(hub);
     let mut relay = Relay {
@@ -120,6 +133,7 @@ pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PlayState) -
         metadata_sent: None,
         skips: Vec::new(),
         max_skips: ctx.settings.max_player_skips_per_minute as usize,
+        metrics: ctx.media.clone(),
     };
     let cancelled = ctx.shutdown.cancelled();
     tokio::pin!(cancelled);

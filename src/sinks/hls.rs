@@ -103,6 +103,8 @@ pub struct HlsContext {
     pub status: StatusBoard,
     /// An on-demand (live-only) sink stops after this long without a playlist request.
     pub idle_stop: Duration,
+    /// Skipped packets are counted here.
+    pub media: crate::metrics::MediaMetrics,
 }
 
 /// What one sink produces.
@@ -294,6 +296,7 @@ impl Sink {
                 self.segmenter.push(&packet)?
             }
             Event::Gap { missed } => {
+                self.ctx.media.dropped("hls", missed);
                 tracing::warn!(stream = %self.plan.streamname, missed, "hls fell behind: media skipped, a discontinuity follows");
                 self.ctx
                     .status

@@ -44,6 +44,8 @@ pub struct RecorderContext {
     pub region: String,
     pub fragment_ms: u64,
     pub metrics: RecordingMetrics,
+    /// Skipped packets are counted here.
+    pub media: crate::metrics::MediaMetrics,
     pub status: StatusBoard,
     pub reserve: Arc<DiskReserve>,
 }
@@ -334,6 +336,7 @@ async fn run(ctx: RecorderContext, mut subscription: Subscription, plan: Recordi
             Event::Packet(packet) => recorder.on_packet(&packet).await,
             Event::Gap { missed } => {
                 recorder.ctx.metrics.gaps.inc();
+                recorder.ctx.media.dropped("rec", missed);
                 recorder
                     .ctx
                     .status
