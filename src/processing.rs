@@ -41,7 +41,7 @@ fn integer_in(
     match entry.get(key) {
         None | Some(Value::Null) if nullable => Ok(Value::Null),
         None => Err(field_error(field, format!("required: {allowed}"))),
-        Some(value) => match value.as_u64() {
+        Some(value) => match whole_number(value) {
             Some(n) if range.contains(&n) => Ok(json!(n)),
             _ => Err(field_error(
                 field,
@@ -49,6 +49,15 @@ fn integer_in(
             )),
         },
     }
+}
+
+/// A non-negative whole number, also when written as `10.0` (JSON does not tell them apart).
+fn whole_number(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let f = value.as_f64()?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        (f >= 0.0 && f.fract() == 0.0 && f <= u32::MAX as f64).then_some(f as u64)
+    })
 }
 
 /// Validates a `processing` list and returns it normalised (absent optional fields as null).

@@ -96,7 +96,7 @@ async fn every_route_answers_each_role_as_specified() {
             Method::POST,
             "/stream/{id}/clips",
             Some(json!({"session": "00000000-0000-4000-8000-000000000000", "start": 0, "end": 1})),
-            [400, 400, 403, 401, 404],
+            [409, 409, 403, 401, 404],
         ),
         (
             Method::POST,
@@ -668,6 +668,21 @@ async fn oversized_bodies_and_the_openapi_document() {
         .await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large");
+    // Unknown query parameters are refused, naming the parameter, also where none are taken.
+    let stream = t.create_stream().await;
+    let id = stream["id"].as_str().unwrap();
+    for path in [
+        format!("/stream/{id}/sessions?verbose=1"),
+        format!("/stream/{id}?verbose=1"),
+        "/organisation?verbose=1".to_string(),
+    ] {
+        let (status, body) = t.get(&path).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("verbose")),
+            "{path}: {body}"
+        );
+    }
 
     let (status, doc) = t.get("/openapi.json").await;
     assert_eq!(status, 200);

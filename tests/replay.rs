@@ -271,7 +271,7 @@ async fn a_clip_of_5_to_15_seconds_is_a_10_second_regular_mp4() {
         .await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),
-        (400, Some("session")),
+        (409, Some("session")),
         "{body}"
     );
 

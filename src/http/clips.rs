@@ -5,7 +5,7 @@
 use super::files::{safe_relative, serve_file};
 use super::streams::{clip_view, load, parse_body};
 use super::views::{AssetView, ErrorBody};
-use super::{ApiBody, ApiError, AppState, Auth};
+use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
 use crate::catalog::{self, Clip, Role};
 use crate::hls::clip::{parse_playlist, plan_clip, ClipPlan};
 use crate::mux::cut::{cut, CutError};
@@ -22,6 +22,7 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct ClipRequest {
     /// A session id of the stream (`GET /stream/{id}/sessions`).
+    #[schema(format = Uuid)]
     session: String,
     #[schema(minimum = 0)]
     start: f64,
@@ -66,6 +67,7 @@ fn write_bytes(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<AssetView>), ApiError> {
@@ -88,7 +90,12 @@ pub async fn create(
             let dir = state.data_dir.join(&replay.path);
             let playlist = tokio::fs::read_to_string(dir.join("index.m3u8"))
                 .await
-                .map_err(|_| ApiError::invalid("session", "the replay holds no media yet"))?;
+                .map_err(|_| ApiError {
+                    status: StatusCode::CONFLICT,
+                    code: "conflict",
+                    message: "the replay holds no media yet".into(),
+                    field: Some("session".into()),
+                })?;
             let segments = parse_playlist(&playlist, replay.origin.as_deref()).map_err(|e| {
                 tracing::error!(replay = %replay.path, error = %e, "unreadable replay playlist");
                 ApiError::new(
@@ -121,10 +128,12 @@ pub async fn create(
                 .call(move |conn| catalog::session_recordings(conn, session_id))
                 .await?;
             if recordings.is_empty() || recordings.iter().any(|r| r.stream_id != stream_id) {
-                return Err(ApiError::invalid(
-                    "session",
-                    "no replay or recording for this session of this stream (clips need replay processing or recording on for the session)",
-                ));
+                return Err(ApiError {
+                    status: StatusCode::CONFLICT,
+                    code: "conflict",
+                    message: "no replay or recording for this session of this stream (clips need replay processing or recording on for the session)".into(),
+                    field: Some("session".into()),
+                });
             }
             let files: Vec<std::path::PathBuf> = recordings
                 .iter()

@@ -130,6 +130,11 @@ impl FromRequest<AppState> for ApiBody {
     }
 }
 
+/// The query of a route that takes no parameters: any parameter is refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
 /// Query parameters parsed into `T` (which refuses unknown ones); errors name the parameter.
 pub struct ApiQuery<T>(pub T);
 

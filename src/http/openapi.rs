@@ -3,6 +3,7 @@
 
 use super::{clips, orgs, streams, views};
 use axum::Json;
+use serde_json::{json, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         orgs::get, orgs::set_packages, orgs::create_key, orgs::list_keys, orgs::revoke_key,
     ),
     components(schemas(views::ProcessingEntry)),
-    modifiers(&ApiKeyScheme),
+    modifiers(&ApiKeyScheme, &ClosedProcessingEntries),
 )]
 struct ApiDoc;
 
@@ -34,12 +35,71 @@ impl Modify for ApiKeyScheme {
     }
 }
 
-/// The document (built once per request: it is small and rarely fetched).
-pub fn document_value() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// Each processing entry refuses fields its id does not have (`utoipa` does not carry
+/// `deny_unknown_fields` into the variants of a tagged enum).
+struct ClosedProcessingEntries;
+
+impl Modify for ClosedProcessingEntries {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        use utoipa::openapi::RefOr;
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::OneOf(entries))) = components.schemas.get_mut("ProcessingEntry")
+        else {
+            return;
+        };
+        for variant in &mut entries.items {
+            if let RefOr::T(Schema::Object(object)) = variant {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
+}
+
+/// Where a `processing` list appears: (schema, property).
+const PROCESSING_LISTS: [(&str, &str); 3] = [
+    ("CreateStreamBody", "processing"),
+    ("ProcessingBody", "processing"),
+    ("RtmpPlayout", "processing"),
+];
+
+/// Adds what `utoipa` cannot say about a `processing` list: each id at most once (JSON
+/// Schema 2020-12 `contains` with `maxContains`, which OpenAPI 3.1 uses).
+fn each_processing_id_once(document: &mut Value) {
+    let once: Vec<Value> = ["rec", "replay", "thumbs", "motionclip"]
+        .iter()
+        .map(|id| {
+            json!({
+                "contains": {"type": "object", "properties": {"id": {"const": id}}, "required": ["id"]},
+                "minContains": 0,
+                "maxContains": 1,
+            })
+        })
+        .collect();
+    for (schema, property) in PROCESSING_LISTS {
+        if let Some(list) = document
+            .pointer_mut(&format!(
+                "/components/schemas/{schema}/properties/{property}"
+            ))
+            .and_then(Value::as_object_mut)
+        {
+            list.insert("maxItems".into(), json!(4));
+            list.insert("allOf".into(), Value::Array(once.clone()));
+        }
+    }
+}
+
+/// The document as JSON (built per request: it is small and rarely fetched).
+pub fn document_value() -> Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    each_processing_id_once(&mut document);
+    document
 }
 
 /// `GET /openapi.json`
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+pub async fn document() -> Json<Value> {
     Json(document_value())
 }

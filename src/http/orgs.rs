@@ -5,7 +5,7 @@ use super::views::{
     ApiKeyList, ApiKeyView, CreateKeyBody, ErrorBody, NewApiKeyView, OrganisationView, Packages,
     PackagesBody,
 };
-use super::{ApiBody, ApiError, AppState, Auth};
+use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
 use crate::catalog::{self, ApiKeyInfo, Organisation, PackageChange, Role};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -42,6 +42,7 @@ fn key_view(key: ApiKeyInfo) -> ApiKeyView {
 pub async fn get(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
 ) -> Result<Json<OrganisationView>, ApiError> {
     auth.require(Role::ReadOnly)?;
     let org = auth.0.org_hash.clone();
@@ -55,7 +56,7 @@ pub async fn get(
 
 /// `PUT /organisation/packages`
 #[utoipa::path(put, path = "/organisation/packages", tag = "organisation",
-    request_body = PackagesBody,
+    request_body = Option<PackagesBody>,
     responses((status = 200, body = OrganisationView, description = "applies from the next ingest"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
@@ -63,6 +64,7 @@ pub async fn get(
 pub async fn set_packages(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     ApiBody(body): ApiBody,
 ) -> Result<Json<OrganisationView>, ApiError> {
     auth.require(Role::Admin)?;
@@ -91,6 +93,7 @@ pub async fn set_packages(
 pub async fn create_key(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<NewApiKeyView>), ApiError> {
     auth.require(Role::Admin)?;
@@ -125,6 +128,7 @@ pub async fn create_key(
 pub async fn list_keys(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
 ) -> Result<Json<ApiKeyList>, ApiError> {
     auth.require(Role::Admin)?;
     let org = auth.0.org_hash.clone();
@@ -147,6 +151,7 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Admin)?;

@@ -5,7 +5,7 @@ use super::views::{
     PictureView, PlayoutView, ProcessingBody, RtmpIngest, RtmpPlayout, SessionList, SessionView,
     StreamList, StreamView, TagsBody, TranscodeBody,
 };
-use super::{ApiBody, ApiError, ApiQuery, AppState, Auth};
+use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
 use crate::catalog::{
     self, ChangeRefused, Clip, Lifecycle, NewTranscode, Replay, Role, StateChanged, StateFilter,
     Stream, StreamQuery, StreamState, VodAsset,
@@ -25,7 +25,8 @@ use uuid::Uuid;
 
 /// Parses a JSON body, turning serde's message into a field-naming 400.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.is_empty() {
+    // No body and a JSON `null` both mean "nothing given" (every field left out).
+    if body.is_empty() || body.trim_ascii() == b"null" {
         return serde_json::from_slice(b"{}").map_err(|e| ApiError::invalid("", e.to_string()));
     }
     serde_json::from_slice(body).map_err(|e| {
@@ -264,7 +265,7 @@ pub fn stream_view(state: &AppState, stream: &Stream, group: &[Stream]) -> Strea
 const NO_STREAM: &str = "no such stream in the caller's organisation";
 
 /// `POST /stream`
-#[utoipa::path(post, path = "/stream", tag = "streams", request_body = CreateStreamBody,
+#[utoipa::path(post, path = "/stream", tag = "streams", request_body = Option<CreateStreamBody>,
     responses((status = 201, body = StreamView), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 413, body = ErrorBody)),
@@ -272,6 +273,7 @@ const NO_STREAM: &str = "no such stream in the caller's organisation";
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<StreamView>), ApiError> {
     auth.require(Role::User)?;
@@ -310,28 +312,11 @@ fn validate_transcodes(transcodes: Vec<TranscodeBody>) -> Result<Vec<NewTranscod
     let mut out: Vec<NewTranscode> = Vec::with_capacity(transcodes.len());
     for (i, transcode) in transcodes.into_iter().enumerate() {
         let field = format!("transcodes[{i}].profile");
-        let numbers: Option<Vec<u32>> = transcode
-            .profile
-            .strip_prefix("vtrans2-")
-            .map(|rest| rest.split('x').map(|n| n.parse().ok()).collect())
-            .and_then(|n: Option<Vec<u32>>| n);
-        let ranges = [
-            ("width", 16..=7680),
-            ("height", 16..=4320),
-            ("kbit/s", 50..=50_000),
-            ("fps", 1..=120),
-        ];
-        let valid = numbers.as_ref().is_some_and(|n| {
-            n.len() == 4 && n.iter().zip(&ranges).all(|(v, (_, r))| r.contains(v))
-        });
-        if !valid {
+        if !valid_profile(&transcode.profile) {
             return Err(ApiError::invalid(
                 field,
-                "must be vtrans2-<width 16..=7680>x<height 16..=4320>x<kbit/s 50..=50000>x<fps 1..=120>, e.g. vtrans2-852x480x800x25",
+                "must be vtrans2-<width 10..=9999>x<height 10..=9999>x<kbit/s 10..=99999>x<fps 1..=120> (no leading zeros), e.g. vtrans2-852x480x800x25",
             ));
-        }
-        if out.iter().any(|t| t.profile == transcode.profile) {
-            return Err(ApiError::invalid(field, "each profile at most once"));
         }
         let tags = transcode.tags.unwrap_or_default();
         validate_tags(&tags, &format!("transcodes[{i}].tags"))?;
@@ -341,6 +326,24 @@ fn validate_transcodes(transcodes: Vec<TranscodeBody>) -> Result<Vec<NewTranscod
         });
     }
     Ok(out)
+}
+
+/// Whether `profile` matches the pattern the OpenAPI document states for
+/// `TranscodeBody::profile`: width and height 10..=9999, kbit/s
+/// 10..=99999, fps 1..=120, without leading zeros.
+fn valid_profile(profile: &str) -> bool {
+    let Some(rest) = profile.strip_prefix("vtrans2-") else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('x').collect();
+    let digits = [2..=4, 2..=4, 2..=5, 1..=3];
+    parts.len() == 4
+        && parts.iter().zip(digits).all(|(part, count)| {
+            count.contains(&part.len())
+                && part.bytes().all(|b| b.is_ascii_digit())
+                && !part.starts_with('0')
+        })
+        && parts[3].parse::<u32>().is_ok_and(|fps| fps <= 120)
 }
 
 /// The stream `id` of the caller's organisation, or 404.
@@ -427,7 +430,7 @@ pub struct ListQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
     page: Option<String>,
     /// 25 (default), 50, 100 or 150.
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<String>, pattern = "^(25|50|100|150)$")]
     per_page: Option<String>,
     /// Only the newest N matching streams, 1..=100000.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
@@ -541,6 +544,7 @@ pub async fn list(
 pub async fn group(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
 ) -> Result<Json<GroupView>, ApiError> {
     auth.require(Role::ReadOnly)?;
@@ -591,6 +595,7 @@ async fn changed(
 pub async fn set_tags(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
     ApiBody(body): ApiBody,
 ) -> Result<Json<StreamView>, ApiError> {
@@ -619,6 +624,7 @@ pub async fn set_tags(
 pub async fn set_processing(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
     ApiBody(body): ApiBody,
 ) -> Result<Json<StreamView>, ApiError> {
@@ -680,6 +686,7 @@ async fn lifecycle(
 pub async fn stop(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
 ) -> Result<Json<StreamView>, ApiError> {
     lifecycle(&state, &auth, &id, Lifecycle::Lock).await
@@ -696,6 +703,7 @@ pub async fn stop(
 pub async fn unlock(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
 ) -> Result<Json<StreamView>, ApiError> {
     lifecycle(&state, &auth, &id, Lifecycle::Unlock).await
@@ -711,6 +719,7 @@ pub async fn unlock(
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
 ) -> Result<Json<StreamView>, ApiError> {
     lifecycle(&state, &auth, &id, Lifecycle::Delete).await
@@ -725,6 +734,7 @@ pub async fn delete(
 pub async fn sessions(
     State(state): State<AppState>,
     auth: Auth,
+    _: ApiQuery<NoParams>,
     Path(id): Path<String>,
 ) -> Result<Json<SessionList>, ApiError> {
     auth.require(Role::ReadOnly)?;
@@ -769,4 +779,32 @@ pub async fn sessions(
         })
         .collect();
     Ok(Json(SessionList { items }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_profile;
+
+    #[test]
+    fn transcode_profiles_follow_the_documented_pattern() {
+        for good in [
+            "vtrans2-852x480x800x25",
+            "vtrans2-10x10x10x1",
+            "vtrans2-9999x9999x99999x120",
+        ] {
+            assert!(valid_profile(good), "{good}");
+        }
+        for bad in [
+            "vtrans2-852x480x800",
+            "vtrans2-852x480x800x121",
+            "vtrans2-0852x480x800x25",
+            "vtrans2-9x480x800x25",
+            "vtrans2-852x480x800x0",
+            "vtrans3-852x480x800x25",
+            "vtrans2-852x480x+800x25",
+            "vtrans2-10000x480x800x25",
+        ] {
+            assert!(!valid_profile(bad), "{bad}");
+        }
+    }
 }

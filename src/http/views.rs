@@ -282,15 +282,34 @@ pub struct Health {
     pub status: String,
 }
 
+/// A tag: 1..=64 characters (only a schema: tags travel as strings).
+#[derive(Debug)]
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .description(Some("1..=64 characters"))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
+
 /// `POST /stream`: every field optional.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStreamBody {
-    /// At most 50, each 1..=64 characters.
+    /// At most 50.
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 50)]
     pub tags: Option<Vec<String>>,
     #[schema(value_type = Option<Vec<ProcessingEntry>>)]
     pub processing: Option<Value>,
-    /// Makes a stream group: the passthrough plus one stream per profile.
+    /// Makes a stream group: the passthrough plus one stream per profile (at most 8).
+    #[schema(max_items = 8)]
     pub transcodes: Option<Vec<TranscodeBody>>,
 }
 
@@ -299,8 +318,12 @@ pub struct CreateStreamBody {
 #[serde(deny_unknown_fields)]
 pub struct TranscodeBody {
     /// `vtrans2-<width>x<height>x<kbit/s>x<fps>`, e.g. `vtrans2-852x480x800x25`.
-    #[schema(pattern = "^vtrans2-[0-9]+x[0-9]+x[0-9]+x[0-9]+$")]
+    #[schema(
+        pattern = "^vtrans2-[1-9][0-9]{1,3}x[1-9][0-9]{1,3}x[1-9][0-9]{1,4}x([1-9]|[1-9][0-9]|1[01][0-9]|120)$"
+    )]
     pub profile: String,
+    /// At most 50.
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 50)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -308,7 +331,8 @@ pub struct TranscodeBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagsBody {
-    /// Replaces the tags: at most 50, each 1..=64 characters.
+    /// Replaces the tags: at most 50.
+    #[schema(value_type = Vec<Tag>, max_items = 50)]
     pub tags: Vec<String>,
 }
 
@@ -337,6 +361,6 @@ pub struct PackagesBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
     pub role: Role,
-    /// 1..=100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
 }
