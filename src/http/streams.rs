@@ -110,8 +110,8 @@ pub fn clip_view(state: &AppState, stream: &Stream, clip: &Clip) -> AssetView {
     }
 }
 
-/// The latest picture of one kind with its history (newest first, at most `limit`; 0: no
-/// history), in the SPEC shape (`playout.thumbnails`, `playout.motionclip`); empty before
+/// The latest picture of one kind with its history (newest first, at most `limit`), in the
+/// SPEC shape (`playout.thumbnails`, `playout.motionclip`); empty before
 /// the first one.
 async fn picture_view(
     state: &AppState,
@@ -123,18 +123,14 @@ async fn picture_view(
     let suffix = format!(".{}", kind.extension());
     let listed = tokio::task::spawn_blocking(move || {
         let modified = std::fs::metadata(&stable).and_then(|m| m.modified()).ok()?;
-        let mut history: Vec<String> = if limit == 0 {
-            Vec::new()
-        } else {
-            std::fs::read_dir(&folder)
-                .map(|entries| {
-                    entries
-                        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                        .filter(|name| name.ends_with(&suffix))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let mut history: Vec<String> = std::fs::read_dir(&folder)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|name| name.ends_with(&suffix))
+                    .collect()
+            })
+            .unwrap_or_default();
         history.sort_unstable_by(|a, b| b.cmp(a));
         history.truncate(limit);
         Some((modified, history))
@@ -145,25 +141,11 @@ async fn picture_view(
     let Some((modified, history)) = listed else {
         return Vec::new();
     };
-    let base = format!("{}/thumbnails/{}", state.urls.http, stream.streamname);
-    vec![PictureView {
-        url: format!("{base}.{}", kind.extension()),
-        kind: match kind {
-            PictureKind::Thumbnail => AssetType::Image,
-            PictureKind::MotionClip => AssetType::Gif,
-        },
-        stream_id: stream.id,
-        streamname: stream.streamname.clone(),
-        updated_at: catalog::format_rfc3339(modified.into()),
-        history: history
-            .iter()
-            .map(|name| format!("{base}/{name}"))
-            .collect(),
-    }]
+    vec![latest_picture(state, stream, kind, modified, history)]
 }
 
-/// The stream with its newest `asset_limit` assets of each kind (0: only the latest
-/// pictures, as in lists) and its group's RTMP playouts.
+/// The stream with its newest `asset_limit` assets of each kind and its group's RTMP
+/// playouts.
 async fn stream_with_assets(
     state: &AppState,
     stream: &Stream,
@@ -173,9 +155,6 @@ async fn stream_with_assets(
     let (vods, replays, clips, members) = state
         .catalog
         .call(move |conn| {
-            if asset_limit == 0 {
-                return Ok(Default::default());
-            }
             Ok((
                 catalog::list_vod_assets(conn, id, asset_limit)?,
                 catalog::list_replays(conn, id, asset_limit)?,
@@ -195,6 +174,69 @@ async fn stream_with_assets(
     playout.thumbnails = picture_view(state, stream, PictureKind::Thumbnail, asset_limit).await;
     playout.motionclip = picture_view(state, stream, PictureKind::MotionClip, asset_limit).await;
     Ok(view)
+}
+
+/// List entries: each stream with its latest pictures (no history), the files looked at in
+/// one blocking task for the whole page.
+async fn list_views(state: &AppState, streams: &[Stream]) -> Vec<StreamView> {
+    let data_dir = state.data_dir.clone();
+    let names: Vec<String> = streams.iter().map(|s| s.streamname.clone()).collect();
+    let kinds = [PictureKind::Thumbnail, PictureKind::MotionClip];
+    let modified = tokio::task::spawn_blocking(move || {
+        names
+            .iter()
+            .map(|name| {
+                kinds.map(|kind| {
+                    let (_, stable) = picture_paths(&data_dir, name, kind);
+                    std::fs::metadata(stable).and_then(|m| m.modified()).ok()
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    streams
+        .iter()
+        .enumerate()
+        .map(|(i, stream)| {
+            let mut view = stream_view(state, stream, &[]);
+            let times = modified.get(i).copied().unwrap_or_default();
+            for (kind, time) in kinds.into_iter().zip(times) {
+                let Some(time) = time else { continue };
+                let picture = latest_picture(state, stream, kind, time, Vec::new());
+                match kind {
+                    PictureKind::Thumbnail => view.playout.thumbnails = vec![picture],
+                    PictureKind::MotionClip => view.playout.motionclip = vec![picture],
+                }
+            }
+            view
+        })
+        .collect()
+}
+
+/// The latest picture entry of one kind, written at `modified`, with `history` file names.
+fn latest_picture(
+    state: &AppState,
+    stream: &Stream,
+    kind: PictureKind,
+    modified: std::time::SystemTime,
+    history: Vec<String>,
+) -> PictureView {
+    let base = format!("{}/thumbnails/{}", state.urls.http, stream.streamname);
+    PictureView {
+        url: format!("{base}.{}", kind.extension()),
+        kind: match kind {
+            PictureKind::Thumbnail => AssetType::Image,
+            PictureKind::MotionClip => AssetType::Gif,
+        },
+        stream_id: stream.id,
+        streamname: stream.streamname.clone(),
+        updated_at: catalog::format_rfc3339(modified.into()),
+        history: history
+            .iter()
+            .map(|name| format!("{base}/{name}"))
+            .collect(),
+    }
 }
 
 /// One stream of a group as an RTMP playout entry.
@@ -523,12 +565,8 @@ pub async fn list(
         .catalog
         .call(move |conn| catalog::list_streams(conn, &org, &query))
         .await?;
-    let mut items = Vec::with_capacity(found.items.len());
-    for stream in &found.items {
-        items.push(stream_with_assets(&state, stream, 0).await?);
-    }
     Ok(Json(StreamList {
-        items,
+        items: list_views(&state, &found.items).await,
         total: found.total,
         page,
         per_page,

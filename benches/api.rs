@@ -1,0 +1,107 @@
+//! API latency on a big catalog: `GET /stream/{id}` (with its newest 10 assets of each kind)
+//! and `GET /stream` pages of 150 (plain, filtered by a tag, groups collapsed), over real
+//! HTTP on loopback against the in-process server, with 10,000 streams and 100,000
+//! recordings (assets) in the catalog. The target is single-digit milliseconds.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use reelay::catalog::{self, NewStream};
+use reelay::config::Config;
+use reelay::server;
+use rusqlite::params;
+use std::hint::black_box;
+
+const STREAMS: usize = 10_000;
+const ASSETS_PER_STREAM: usize = 10;
+
+/// Fills the catalog: streams with tags, one session each, ten finished recordings each.
+fn populate(conn: &rusqlite::Connection, org: &str) -> Result<Vec<String>, catalog::CatalogError> {
+    let mut ids = Vec::with_capacity(STREAMS);
+    for i in 0..STREAMS {
+        let new = NewStream {
+            tags: vec![format!("lot-{}", i % 100), format!("venue-{}", i % 7)],
+            processing: serde_json::json!([{"id": "rec", "duration": null}]),
+        };
+        let stream = catalog::create_stream(conn, org, &new)?;
+        let tx = conn.unchecked_transaction()?;
+        let session = uuid::Uuid::new_v4().to_string();
+        let at = catalog::now_rfc3339();
+        tx.execute(
+            "INSERT INTO sessions (id, stream_id, app, started_at, ended_at, end_reason)
+             VALUES (?1, ?2, 'rec', ?3, ?3, 'client_closed')",
+            params![session, stream.id.to_string(), at],
+        )?;
+        for seq in 1..=ASSETS_PER_STREAM {
+            tx.execute(
+                "INSERT INTO recordings (id, stream_id, session_id, seq, path, state, created_at,
+                     finished_at, size, duration)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?6, 1000000, 60.0)",
+                params![
+                    uuid::Uuid::new_v4().to_string(),
+                    stream.id.to_string(),
+                    session,
+                    seq,
+                    format!("vod/eu/{org}/{}-{seq}.mp4", stream.streamname),
+                    at
+                ],
+            )?;
+        }
+        tx.commit()?;
+        ids.push(stream.id.to_string());
+    }
+    Ok(ids)
+}
+
+fn api(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::default();
+    config.server.data_dir = dir.path().to_path_buf();
+    config.server.http_addr = "127.0.0.1:0".into();
+    config.rtmp.addr = "127.0.0.1:0".into();
+    config.recording.disk_reserve_mb = 1;
+    let server = runtime.block_on(server::start(config)).expect("server");
+    let key = server.first_admin_key.clone().expect("admin key");
+    let ids = runtime
+        .block_on(server.catalog.call(|conn| {
+            let org: String = conn.query_row("SELECT hash FROM organisations", [], |r| r.get(0))?;
+            populate(conn, &org)
+        }))
+        .expect("catalog filled");
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.http_addr);
+    let get = |path: String| {
+        let request = http
+            .get(format!("{base}{path}"))
+            .header("X-BINTU-APIKEY", &key);
+        runtime.block_on(async move {
+            let response = request.send().await.expect("request");
+            assert!(response.status().is_success(), "{}", response.status());
+            response.bytes().await.expect("body").len()
+        })
+    };
+    let mut group = c.benchmark_group("api_10k_streams_100k_assets");
+    group.sample_size(50);
+    let mut next = 0;
+    group.bench_function("GET /stream/{id}", |b| {
+        b.iter(|| {
+            next = (next + 7919) % ids.len();
+            black_box(get(format!("/stream/{}", ids[next])))
+        })
+    });
+    group.bench_function("GET /stream?per_page=150", |b| {
+        b.iter(|| black_box(get("/stream?per_page=150".into())))
+    });
+    group.bench_function("GET /stream?per_page=150&page=60", |b| {
+        b.iter(|| black_box(get("/stream?per_page=150&page=60".into())))
+    });
+    group.bench_function("GET /stream?per_page=150&tags=lot-7,venue-3", |b| {
+        b.iter(|| black_box(get("/stream?per_page=150&tags=lot-7,venue-3".into())))
+    });
+    group.bench_function("GET /stream?per_page=150&streamgroups=true", |b| {
+        b.iter(|| black_box(get("/stream?per_page=150&streamgroups=true".into())))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, api);
+criterion_main!(benches);
