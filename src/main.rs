@@ -71,6 +71,48 @@ enum KeysCommand {
 enum OrgsCommand {
     /// Create an organisation; prints its hash and first admin key.
     Create { name: String },
+    /// List organisations with their packages.
+    List,
+    /// Turn an organisation's packages on or off (applies from the next ingest).
+    Packages {
+        /// Organisation hash.
+        hash: String,
+        #[arg(long)]
+        vod: Option<Switch>,
+        #[arg(long)]
+        live_processing: Option<Switch>,
+        #[arg(long)]
+        transcoding: Option<Switch>,
+        #[arg(long)]
+        secure: Option<Switch>,
+    },
+}
+
+/// A package switch on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    fn on(self) -> bool {
+        matches!(self, Switch::On)
+    }
+}
+
+/// One line per organisation: hash, name, packages.
+fn print_org(org: &catalog::Organisation) {
+    let flag = |on: bool| if on { "on" } else { "off" };
+    println!(
+        "{}\t{}\tvod={} live_processing={} transcoding={} secure={}",
+        org.hash,
+        org.name,
+        flag(org.vod),
+        flag(org.live_processing),
+        flag(org.transcoding),
+        flag(org.secure)
+    );
 }
 
 fn main() -> std::process::ExitCode {
@@ -110,6 +152,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("organisation {} ({})", org.hash, org.name);
             println!("admin key (shown once): {key}");
             Ok(())
+        }
+        Command::Orgs(OrgsCommand::List) => {
+            let conn = open_existing(&config)?;
+            catalog::list_orgs(&conn)?.iter().for_each(print_org);
+            Ok(())
+        }
+        Command::Orgs(OrgsCommand::Packages {
+            hash,
+            vod,
+            live_processing,
+            transcoding,
+            secure,
+        }) => {
+            let conn = open_existing(&config)?;
+            let change = catalog::PackageChange {
+                vod: vod.map(Switch::on),
+                live_processing: live_processing.map(Switch::on),
+                transcoding: transcoding.map(Switch::on),
+                secure: secure.map(Switch::on),
+            };
+            match catalog::set_packages(&conn, &hash, change)? {
+                Some(org) => {
+                    print_org(&org);
+                    Ok(())
+                }
+                None => bail!("no organisation {hash:?}"),
+            }
         }
     }
 }

@@ -23,6 +23,21 @@ fn http_status(port: u16, path: &str, key: &str) -> u16 {
     })
 }
 
+fn http_body(port: u16, path: &str, key: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .header("X-BINTU-APIKEY", key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
+}
+
 #[test]
 fn first_start_keys_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,6 +128,40 @@ fn first_start_keys_and_sigterm() {
         ),
         404
     );
+    let org_hash = org_text.split_whitespace().nth(1).unwrap().to_string();
+
+    // orgs packages switches packages beside the running server; the API sees it at once.
+    let switched = reelay()
+        .args(["orgs", "packages", &org_hash, "--vod", "off", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let switched_text = String::from_utf8(switched.stdout).unwrap();
+    assert!(switched.status.success(), "{switched_text}");
+    assert!(
+        switched_text.contains("vod=off live_processing=on"),
+        "{switched_text}"
+    );
+    let org_json: serde_json::Value =
+        serde_json::from_str(&http_body(http, "/organisation", &org_key)).unwrap();
+    assert_eq!(org_json["packages"]["vod"], false, "{org_json}");
+    let listed = reelay()
+        .args(["orgs", "list", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed.contains(&format!("{org_hash}\tacme\tvod=off")),
+        "{listed}"
+    );
+    let unknown = reelay()
+        .args(["orgs", "packages", "nope0", "--vod", "on", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
 
     // SIGTERM: graceful exit with status 0.
     let pid = server.id().to_string();
