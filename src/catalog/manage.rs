@@ -238,12 +238,13 @@ fn current(conn: &Connection, org_hash: &str, id: Uuid) -> Result<Option<Stream>
     super::get_stream(conn, org_hash, id)
 }
 
-/// Replaces a stream's tags (already validated).
-pub fn set_tags(
+/// Runs `edit` on a stream that is not deleted, in one transaction, and returns the stream
+/// as it is afterwards.
+fn edit_unless_deleted(
     conn: &mut Connection,
     org_hash: &str,
     id: Uuid,
-    tags: &[String],
+    edit: impl FnOnce(&Connection, &Stream, &str) -> Result<(), CatalogError>,
 ) -> Result<Change<Stream>, CatalogError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let Some(stream) = current(&tx, org_hash, id)? else {
@@ -252,14 +253,26 @@ pub fn set_tags(
     if stream.state == StreamState::Deleted {
         return Ok(Some(Err(ChangeRefused::Deleted)));
     }
-    tx.execute(
-        "UPDATE streams SET tags = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id.to_string(), tags_json(tags), now_rfc3339()],
-    )?;
-    write_tag_rows(&tx, id, tags)?;
+    edit(&tx, &stream, &now_rfc3339())?;
     let stream = stream_by_id(&tx, id)?.ok_or_else(|| vanished(id))?;
     tx.commit()?;
     Ok(Some(Ok(stream)))
+}
+
+/// Replaces a stream's tags (already validated).
+pub fn set_tags(
+    conn: &mut Connection,
+    org_hash: &str,
+    id: Uuid,
+    tags: &[String],
+) -> Result<Change<Stream>, CatalogError> {
+    edit_unless_deleted(conn, org_hash, id, |tx, _, now| {
+        tx.execute(
+            "UPDATE streams SET tags = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id.to_string(), tags_json(tags), now],
+        )?;
+        write_tag_rows(tx, id, tags)
+    })
 }
 
 /// Sets a stream's processing settings (already validated), and with `sync` those of every
@@ -271,30 +284,22 @@ pub fn set_processing(
     processing: &serde_json::Value,
     sync: bool,
 ) -> Result<Change<Stream>, CatalogError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(stream) = current(&tx, org_hash, id)? else {
-        return Ok(None);
-    };
-    if stream.state == StreamState::Deleted {
-        return Ok(Some(Err(ChangeRefused::Deleted)));
-    }
-    let now = now_rfc3339();
     let text = processing.to_string();
-    if sync {
-        tx.execute(
-            "UPDATE streams SET processing = ?2, updated_at = ?3
-             WHERE streamgroup = ?1 AND state <> 'deleted'",
-            params![stream.streamgroup.to_string(), text, now],
-        )?;
-    } else {
-        tx.execute(
-            "UPDATE streams SET processing = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id.to_string(), text, now],
-        )?;
-    }
-    let stream = stream_by_id(&tx, id)?.ok_or_else(|| vanished(id))?;
-    tx.commit()?;
-    Ok(Some(Ok(stream)))
+    edit_unless_deleted(conn, org_hash, id, |tx, stream, now| {
+        if sync {
+            tx.execute(
+                "UPDATE streams SET processing = ?2, updated_at = ?3
+                 WHERE streamgroup = ?1 AND state <> 'deleted'",
+                params![stream.streamgroup.to_string(), text, now],
+            )?;
+        } else {
+            tx.execute(
+                "UPDATE streams SET processing = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id.to_string(), text, now],
+            )?;
+        }
+        Ok(())
+    })
 }
 
 /// A state an operator sets.
