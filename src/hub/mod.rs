@@ -148,6 +148,22 @@ impl Publisher {
         self.hub.notify.notify_waiters();
     }
 
+    /// Appends every packet of `batch` (emptying it) under one lock and wakes readers once:
+    /// what a publisher read in one tick costs one clock read and one wakeup, not one each.
+    pub fn push_all(&self, batch: &mut Vec<Packet>) {
+        if batch.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        {
+            let mut ring = self.hub.lock();
+            for packet in batch.drain(..) {
+                ring.push(packet, now);
+            }
+        }
+        self.hub.notify.notify_waiters();
+    }
+
     /// Publishes a new codec configuration (sequence header or metadata change) for readers
     /// that start after this point.
     pub fn set_config(&self, config: Arc<CodecConfig>) {

@@ -14,6 +14,7 @@ use super::session;
 use crate::catalog::{EndReason, Stream};
 use crate::flv::{Demuxed, Demuxer};
 use crate::hub::Publisher;
+use crate::media::Packet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -21,10 +22,12 @@ use tokio::time::Instant;
 /// The most a publisher may deliver in one tick before the others get their turn.
 const MAX_BYTES_PER_TICK: usize = 4 << 20;
 
-/// Feeds one media event into the demuxer and the hub.
+/// Feeds one media event into the demuxer; packets gather in `batch` for the hub, which gets
+/// them before any configuration change (so readers see both in order).
 fn ingest(
     demuxer: &mut Demuxer,
     publisher: &Publisher,
+    batch: &mut Vec<Packet>,
     stream: &Stream,
     kind: MediaKind,
     timestamp: u32,
@@ -35,6 +38,7 @@ fn ingest(
         MediaKind::Audio => demuxer.audio(timestamp, payload),
         MediaKind::Data => match demuxer.script(&payload) {
             Ok(_) => {
+                publisher.push_all(batch);
                 publisher.set_config(demuxer.config().clone());
                 return Ok(());
             }
@@ -46,8 +50,9 @@ fn ingest(
         },
     };
     match result {
-        Ok(Demuxed::Packet(packet)) => publisher.push(packet),
+        Ok(Demuxed::Packet(packet)) => batch.push(packet),
         Ok(Demuxed::ConfigChanged { warning }) => {
+            publisher.push_all(batch);
             let config = demuxer.config().clone();
             if let Some(warning) = warning {
                 tracing::warn!(stream = %stream.streamname, generation = config.generation, %warning, "codec configuration");
@@ -68,6 +73,19 @@ fn handle_events(
     demuxer: &mut Demuxer,
     state: &PublishState,
 ) -> Result<Option<Outcome>, Outcome> {
+    let mut batch = Vec::new();
+    let outcome = handle_events_into(io, demuxer, state, &mut batch);
+    // What arrived before an end or an error still reaches the readers.
+    state.publisher.push_all(&mut batch);
+    outcome
+}
+
+fn handle_events_into(
+    io: &mut Io,
+    demuxer: &mut Demuxer,
+    state: &PublishState,
+    batch: &mut Vec<Packet>,
+) -> Result<Option<Outcome>, Outcome> {
     while let Some(event) = io.proto.poll_event().map_err(Outcome::Protocol)? {
         match event {
             ProtocolEvent::Media {
@@ -78,6 +96,7 @@ fn handle_events(
             } => ingest(
                 demuxer,
                 &state.publisher,
+                batch,
                 &state.stream,
                 kind,
                 timestamp,
@@ -132,6 +151,9 @@ async fn ticked(
     }
     let cancelled = ctx.shutdown.cancelled();
     tokio::pin!(cancelled);
+    // Made once: a fresh `cancelled()` future per wakeup would take the token's lock each time.
+    let stopped = state.publisher.hub().stop_requested();
+    tokio::pin!(stopped);
     let mut last_data = Instant::now();
     let mut eof = false;
     loop {
@@ -141,11 +163,13 @@ async fn ticked(
         if eof {
             return Outcome::Closed;
         }
+        // The tick first: when it is due (nearly every wakeup) the two tokens are not polled
+        // at all; they stay registered from their first poll and wake the task when cancelled.
         tokio::select! {
             biased;
-            _ = &mut cancelled => return Outcome::Shutdown,
-            _ = state.publisher.hub().stop_requested() => return Outcome::Stopped,
             _ = tokio::time::sleep_until(next_tick(ctx.clock_epoch, batch)) => {}
+            _ = &mut cancelled => return Outcome::Shutdown,
+            _ = &mut stopped => return Outcome::Stopped,
         }
         match io.read_available(MAX_BYTES_PER_TICK) {
             Ok(drained) => {
@@ -171,6 +195,8 @@ async fn event_driven(
     let read_timeout = Duration::from_secs(ctx.settings.read_timeout_secs);
     let cancelled = ctx.shutdown.cancelled();
     tokio::pin!(cancelled);
+    let stopped = state.publisher.hub().stop_requested();
+    tokio::pin!(stopped);
     io.read_chunk = 64 * 1024;
     let mut last_data = Instant::now();
     loop {
@@ -180,7 +206,7 @@ async fn event_driven(
         tokio::select! {
             biased;
             _ = &mut cancelled => return Outcome::Shutdown,
-            _ = state.publisher.hub().stop_requested() => return Outcome::Stopped,
+            _ = &mut stopped => return Outcome::Stopped,
             _ = tokio::time::sleep_until(last_data + read_timeout) => return Outcome::Timeout("read"),
             read = io.read_some() => match read {
                 Ok(true) => last_data = Instant::now(),
