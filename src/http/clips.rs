@@ -3,7 +3,8 @@
 //! recordings (`mux::cut`), never re-encoding; `/clips/...` serves it.
 
 use super::files::{safe_relative, serve_file};
-use super::streams::{clip_view, load, parse_body};
+use super::stream_views::clip_view;
+use super::streams::{load, parse_body};
 use super::views::{AssetView, ErrorBody};
 use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
 use crate::catalog::{self, Clip, Role};

@@ -13,6 +13,7 @@ mod files;
 mod hls;
 mod openapi;
 mod orgs;
+mod stream_views;
 mod streams;
 pub mod views;
 

@@ -1,25 +1,25 @@
-//! Stream endpoints and the bintu JSON shape of a stream.
+//! Stream endpoints: create, list, read, change and stop streams (their JSON shape is built in
+//! `stream_views`).
 
+use super::stream_views::{
+    clip_view, list_views, replay_view, stream_view, stream_with_assets, vod_view,
+};
 use super::views::{
-    AssetType, AssetView, CreateStreamBody, ErrorBody, GroupView, HlsPlayout, IngestView,
-    PictureView, PlayoutView, ProcessingBody, RtmpIngest, RtmpPlayout, SessionList, SessionView,
-    StreamList, StreamView, TagsBody, TranscodeBody,
+    CreateStreamBody, ErrorBody, GroupView, ProcessingBody, SessionList, SessionView, StreamList,
+    StreamView, TagsBody, TranscodeBody,
 };
 use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
 use crate::catalog::{
-    self, ChangeRefused, Clip, Lifecycle, NewTranscode, Replay, Role, StateChanged, StateFilter,
-    Stream, StreamQuery, StreamState, VodAsset,
+    self, ChangeRefused, Lifecycle, NewTranscode, Role, StateChanged, StateFilter, Stream,
+    StreamQuery, StreamState,
 };
 use crate::processing;
-use crate::sinks::pictures::{picture_paths, PictureKind};
-use crate::status::{SinkState, SinkStatus};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -57,250 +57,6 @@ pub fn validate_tags(tags: &[String], field: &str) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-/// A finished recording in the SPEC asset shape (`playout.web`).
-fn vod_view(state: &AppState, stream: &Stream, asset: &VodAsset) -> AssetView {
-    AssetView {
-        url: format!("{}/{}", state.urls.http, asset.path),
-        kind: AssetType::Vod,
-        stream_id: stream.id,
-        streamname: stream.streamname.clone(),
-        session: asset.session_id,
-        created_at: asset.created_at.clone(),
-        size: Some(asset.size),
-        duration: Some(asset.duration_secs),
-        start: None,
-        end: None,
-    }
-}
-
-/// A replay session in the SPEC asset shape (`playout.replay`, type `playout`).
-fn replay_view(state: &AppState, stream: &Stream, replay: &Replay) -> AssetView {
-    AssetView {
-        url: format!(
-            "{}/replay/{}/{}/index.m3u8",
-            state.urls.http, stream.streamname, replay.session_id
-        ),
-        kind: AssetType::Playout,
-        stream_id: stream.id,
-        streamname: stream.streamname.clone(),
-        session: replay.session_id,
-        created_at: replay.created_at.clone(),
-        size: None,
-        duration: replay.duration_secs,
-        start: None,
-        end: None,
-    }
-}
-
-/// A clip in the SPEC asset shape (type `clip`).
-pub fn clip_view(state: &AppState, stream: &Stream, clip: &Clip) -> AssetView {
-    AssetView {
-        url: format!("{}/{}", state.urls.http, clip.path),
-        kind: AssetType::Clip,
-        stream_id: stream.id,
-        streamname: stream.streamname.clone(),
-        session: clip.session_id,
-        created_at: clip.created_at.clone(),
-        size: Some(clip.size),
-        duration: Some(clip.duration_secs),
-        start: Some(clip.start_secs),
-        end: Some(clip.end_secs),
-    }
-}
-
-/// The latest picture of one kind with its history (newest first, at most `limit`), in the
-/// SPEC shape (`playout.thumbnails`, `playout.motionclip`); empty before
-/// the first one.
-async fn picture_view(
-    state: &AppState,
-    stream: &Stream,
-    kind: PictureKind,
-    limit: usize,
-) -> Vec<PictureView> {
-    let (folder, stable) = picture_paths(&state.data_dir, &stream.streamname, kind);
-    let suffix = format!(".{}", kind.extension());
-    let listed = tokio::task::spawn_blocking(move || {
-        let modified = std::fs::metadata(&stable).and_then(|m| m.modified()).ok()?;
-        let mut history: Vec<String> = std::fs::read_dir(&folder)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .filter(|name| name.ends_with(&suffix))
-                    .collect()
-            })
-            .unwrap_or_default();
-        history.sort_unstable_by(|a, b| b.cmp(a));
-        history.truncate(limit);
-        Some((modified, history))
-    })
-    .await
-    .ok()
-    .flatten();
-    let Some((modified, history)) = listed else {
-        return Vec::new();
-    };
-    vec![latest_picture(state, stream, kind, modified, history)]
-}
-
-/// The stream with its newest `asset_limit` assets of each kind and its group's RTMP
-/// playouts.
-async fn stream_with_assets(
-    state: &AppState,
-    stream: &Stream,
-    asset_limit: usize,
-) -> Result<StreamView, ApiError> {
-    let (id, group, org) = (stream.id, stream.streamgroup, stream.org_hash.clone());
-    let (vods, replays, clips, members) = state
-        .catalog
-        .call(move |conn| {
-            Ok((
-                catalog::list_vod_assets(conn, id, asset_limit)?,
-                catalog::list_replays(conn, id, asset_limit)?,
-                catalog::list_clips(conn, id, asset_limit)?,
-                catalog::group_streams(conn, &org, group)?,
-            ))
-        })
-        .await?;
-    let mut view = stream_view(state, stream, &members);
-    let playout = &mut view.playout;
-    playout.web = vods.iter().map(|a| vod_view(state, stream, a)).collect();
-    playout.replay = replays
-        .iter()
-        .map(|r| replay_view(state, stream, r))
-        .collect();
-    playout.clips = clips.iter().map(|c| clip_view(state, stream, c)).collect();
-    playout.thumbnails = picture_view(state, stream, PictureKind::Thumbnail, asset_limit).await;
-    playout.motionclip = picture_view(state, stream, PictureKind::MotionClip, asset_limit).await;
-    Ok(view)
-}
-
-/// List entries: each stream with its latest pictures (no history), the files looked at in
-/// one blocking task for the whole page.
-async fn list_views(state: &AppState, streams: &[Stream]) -> Vec<StreamView> {
-    let data_dir = state.data_dir.clone();
-    let names: Vec<String> = streams.iter().map(|s| s.streamname.clone()).collect();
-    let kinds = [PictureKind::Thumbnail, PictureKind::MotionClip];
-    let modified = tokio::task::spawn_blocking(move || {
-        names
-            .iter()
-            .map(|name| {
-                kinds.map(|kind| {
-                    let (_, stable) = picture_paths(&data_dir, name, kind);
-                    std::fs::metadata(stable).and_then(|m| m.modified()).ok()
-                })
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap_or_default();
-    streams
-        .iter()
-        .enumerate()
-        .map(|(i, stream)| {
-            let mut view = stream_view(state, stream, &[]);
-            let times = modified.get(i).copied().unwrap_or_default();
-            for (kind, time) in kinds.into_iter().zip(times) {
-                let Some(time) = time else { continue };
-                let picture = latest_picture(state, stream, kind, time, Vec::new());
-                match kind {
-                    PictureKind::Thumbnail => view.playout.thumbnails = vec![picture],
-                    PictureKind::MotionClip => view.playout.motionclip = vec![picture],
-                }
-            }
-            view
-        })
-        .collect()
-}
-
-/// The latest picture entry of one kind, written at `modified`, with `history` file names.
-fn latest_picture(
-    state: &AppState,
-    stream: &Stream,
-    kind: PictureKind,
-    modified: std::time::SystemTime,
-    history: Vec<String>,
-) -> PictureView {
-    let base = format!("{}/thumbnails/{}", state.urls.http, stream.streamname);
-    PictureView {
-        url: format!("{base}.{}", kind.extension()),
-        kind: match kind {
-            PictureKind::Thumbnail => AssetType::Image,
-            PictureKind::MotionClip => AssetType::Gif,
-        },
-        stream_id: stream.id,
-        streamname: stream.streamname.clone(),
-        updated_at: catalog::format_rfc3339(modified.into()),
-        history: history
-            .iter()
-            .map(|name| format!("{base}/{name}"))
-            .collect(),
-    }
-}
-
-/// One stream of a group as an RTMP playout entry.
-fn rtmp_playout(state: &AppState, stream: &Stream) -> RtmpPlayout {
-    let mut status: BTreeMap<String, SinkStatus> = state
-        .status
-        .of(stream.id)
-        .into_iter()
-        .map(|(sink, status)| (sink.to_string(), status))
-        .collect();
-    if stream.profile.is_some() {
-        status.insert(
-            "transcoding".into(),
-            SinkStatus {
-                state: SinkState::Unavailable,
-                detail: Some("transcoding is not built into this server yet".into()),
-                ..SinkStatus::default()
-            },
-        );
-    }
-    RtmpPlayout {
-        id: stream.id,
-        streamname: stream.streamname.clone(),
-        url: format!("{}/live", state.urls.rtmp),
-        index: stream.index,
-        profile: stream.profile.clone(),
-        tags: stream.tags.clone(),
-        processing: stream.processing.clone(),
-        status,
-    }
-}
-
-/// The stream in the bintu shape of `GET /stream/{id}`, without asset lists; `playout.rtmp`
-/// lists `group` (every stream of its group; empty: just this one).
-pub fn stream_view(state: &AppState, stream: &Stream, group: &[Stream]) -> StreamView {
-    let rtmp = if group.is_empty() {
-        vec![rtmp_playout(state, stream)]
-    } else {
-        group.iter().map(|s| rtmp_playout(state, s)).collect()
-    };
-    StreamView {
-        id: stream.id,
-        streamgroup: stream.streamgroup,
-        state: stream.state,
-        tags: stream.tags.clone(),
-        created_at: stream.created_at.clone(),
-        updated_at: stream.updated_at.clone(),
-        ingest: IngestView {
-            rtmp: RtmpIngest {
-                url: format!("{}/live", state.urls.rtmp),
-                streamname: stream.streamname.clone(),
-            },
-        },
-        playout: PlayoutView {
-            rtmp,
-            hls: vec![HlsPlayout {
-                url: format!("{}/live/{}/index.m3u8", state.urls.http, stream.streamname),
-                kind: AssetType::Live,
-                stream_id: stream.id,
-            }],
-            ..PlayoutView::default()
-        },
-        notice: None,
-    }
 }
 
 /// The answers every stream route may give besides its success.
