@@ -111,20 +111,11 @@ impl Default for HttpMetrics {
 
 impl HttpMetrics {
     /// Counts a finished request and its time to the response head.
-    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&vec![
-                ("route", route.to_string()),
-                ("method", method.to_string()),
-                ("status", status.to_string()),
-            ])
-            .inc();
-        self.latency
-            .get_or_create(&vec![
-                ("route", route.to_string()),
-                ("method", method.to_string()),
-            ])
-            .observe(seconds);
+    pub fn observe(&self, route: String, method: String, status: u16, seconds: f64) {
+        let mut labels = vec![("route", route), ("method", method)];
+        self.latency.get_or_create(&labels).observe(seconds);
+        labels.push(("status", status.to_string()));
+        self.requests.get_or_create(&labels).inc();
     }
 }
 

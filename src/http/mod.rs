@@ -221,8 +221,8 @@ async fn track_request(
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     metrics.http.observe(
-        &route,
-        &method,
+        route,
+        method,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         orgs::get, orgs::set_packages, orgs::create_key, orgs::list_keys, orgs::revoke_key,
     ),
     components(schemas(views::ProcessingEntry)),
-    modifiers(&ApiKeyScheme, &ClosedProcessingEntries),
+    modifiers(&ApiKeyScheme),
 )]
 struct ApiDoc;
 
@@ -35,30 +35,6 @@ impl Modify for ApiKeyScheme {
     }
 }
 
-/// Each processing entry refuses fields its id does not have (`utoipa` does not carry
-/// `deny_unknown_fields` into the variants of a tagged enum).
-struct ClosedProcessingEntries;
-
-impl Modify for ClosedProcessingEntries {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{AdditionalProperties, Schema};
-        use utoipa::openapi::RefOr;
-        let Some(components) = openapi.components.as_mut() else {
-            return;
-        };
-        let Some(RefOr::T(Schema::OneOf(entries))) = components.schemas.get_mut("ProcessingEntry")
-        else {
-            return;
-        };
-        for variant in &mut entries.items {
-            if let RefOr::T(Schema::Object(object)) = variant {
-                object.additional_properties =
-                    Some(Box::new(AdditionalProperties::FreeForm(false)));
-            }
-        }
-    }
-}
-
 /// Where a `processing` list appears: (schema, property).
 const PROCESSING_LISTS: [(&str, &str); 3] = [
     ("CreateStreamBody", "processing"),
@@ -66,9 +42,19 @@ const PROCESSING_LISTS: [(&str, &str); 3] = [
     ("RtmpPlayout", "processing"),
 ];
 
-/// Adds what `utoipa` cannot say about a `processing` list: each id at most once (JSON
-/// Schema 2020-12 `contains` with `maxContains`, which OpenAPI 3.1 uses).
-fn each_processing_id_once(document: &mut Value) {
+/// Adds what `utoipa` cannot say about processing settings: each entry refuses fields its id
+/// does not have (`deny_unknown_fields` does not reach the variants of a tagged enum), and a
+/// list holds each id at most once (JSON Schema 2020-12 `contains` with `maxContains`, which
+/// OpenAPI 3.1 uses).
+fn close_processing_settings(document: &mut Value) {
+    if let Some(variants) = document
+        .pointer_mut("/components/schemas/ProcessingEntry/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants.iter_mut().filter_map(Value::as_object_mut) {
+            variant.insert("additionalProperties".into(), json!(false));
+        }
+    }
     let once: Vec<Value> = ["rec", "replay", "thumbs", "motionclip"]
         .iter()
         .map(|id| {
@@ -95,7 +81,7 @@ fn each_processing_id_once(document: &mut Value) {
 /// The document as JSON (built per request: it is small and rarely fetched).
 pub fn document_value() -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    each_processing_id_once(&mut document);
+    close_processing_settings(&mut document);
     document
 }
 
