@@ -16,6 +16,7 @@ use crate::sinks::reserve::DiskReserve;
 use crate::status::StatusBoard;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -188,6 +189,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         hubs: hubs.clone(),
         settings: config.rtmp.clone(),
         shutdown: shutdown.clone(),
+        shutting_down: flag_when_cancelled(&shutdown),
         clock_epoch: tokio::time::Instant::now(),
         recording: config.recording.clone(),
         recorder: RecorderContext {
@@ -262,4 +264,16 @@ impl Server {
         let _ = self.http_task.await;
         tracing::info!("reelay stopped");
     }
+}
+
+/// A flag set once `token` is cancelled: a load is cheaper than polling the token for loops
+/// that wake on their own schedule.
+fn flag_when_cancelled(token: &CancellationToken) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let (set, token) = (flag.clone(), token.clone());
+    tokio::spawn(async move {
+        token.cancelled().await;
+        set.store(true, Ordering::Release);
+    });
+    flag
 }

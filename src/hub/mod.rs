@@ -22,7 +22,7 @@ mod tests;
 use crate::media::{CodecConfig, Packet};
 use ring::Ring;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -79,6 +79,9 @@ pub struct StreamHub {
     pub dropped_packets: AtomicU64,
     /// Cancelled when an operator stops or deletes the stream: its publisher must go.
     stop: tokio_util::sync::CancellationToken,
+    /// Set with `stop`: a plain load for the ticked publish loop, which checks it once per
+    /// tick instead of polling the token (a lock and a waiter registration each time).
+    stopping: AtomicBool,
 }
 
 impl StreamHub {
@@ -120,7 +123,13 @@ impl StreamHub {
 
     /// Asks the stream's publisher (connected, or waiting for a reconnect) to stop.
     pub fn stop_publishing(&self) {
+        self.stopping.store(true, Ordering::Release);
         self.stop.cancel();
+    }
+
+    /// Whether `stop_publishing` was called; for loops that wake on their own anyway.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// Resolves once `stop_publishing` was called.
@@ -291,6 +300,7 @@ impl Hubs {
             next_reader_id: AtomicU64::new(0),
             dropped_packets: AtomicU64::new(0),
             stop: Default::default(),
+            stopping: AtomicBool::new(false),
         });
         map.insert(stream_id, hub.clone());
         Ok(Publisher {

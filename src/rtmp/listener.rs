@@ -5,6 +5,7 @@ use super::connection;
 use crate::catalog::Catalog;
 use crate::config::{RecordingSettings, RtmpSettings};
 use crate::hub::Hubs;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -19,6 +20,8 @@ pub struct RtmpContext {
     pub settings: RtmpSettings,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
+    /// Set (shortly) after `shutdown` is cancelled, for loops that check once per tick.
+    pub shutting_down: Arc<AtomicBool>,
     /// Origin of the shared ingest read grid (see `rtmp.ingest_batch_ms`).
     pub clock_epoch: tokio::time::Instant,
     pub recording: RecordingSettings,

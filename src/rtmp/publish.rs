@@ -15,6 +15,7 @@ use crate::catalog::{EndReason, Stream};
 use crate::flv::{Demuxed, Demuxer};
 use crate::hub::Publisher;
 use crate::media::Packet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -149,11 +150,7 @@ async fn ticked(
     if let Err(outcome) = io.take_off_reactor() {
         return outcome;
     }
-    let cancelled = ctx.shutdown.cancelled();
-    tokio::pin!(cancelled);
-    // Made once: a fresh `cancelled()` future per wakeup would take the token's lock each time.
-    let stopped = state.publisher.hub().stop_requested();
-    tokio::pin!(stopped);
+    let hub = state.publisher.hub();
     let mut last_data = Instant::now();
     let mut eof = false;
     loop {
@@ -163,13 +160,15 @@ async fn ticked(
         if eof {
             return Outcome::Closed;
         }
-        // The tick first: when it is due (nearly every wakeup) the two tokens are not polled
-        // at all; they stay registered from their first poll and wake the task when cancelled.
-        tokio::select! {
-            biased;
-            _ = tokio::time::sleep_until(next_tick(ctx.clock_epoch, batch)) => {}
-            _ = &mut cancelled => return Outcome::Shutdown,
-            _ = &mut stopped => return Outcome::Stopped,
+        // Only the tick wakes this loop; shutdown and stop are plain flags read once per tick
+        // (at most one tick late). Polling their tokens instead took a lock and registered a
+        // waiter on every tick of every publisher (~1.5 % of ingest CPU in perf).
+        tokio::time::sleep_until(next_tick(ctx.clock_epoch, batch)).await;
+        if ctx.shutting_down.load(Ordering::Acquire) {
+            return Outcome::Shutdown;
+        }
+        if hub.is_stopping() {
+            return Outcome::Stopped;
         }
         match io.read_available(MAX_BYTES_PER_TICK) {
             Ok(drained) => {
