@@ -117,6 +117,7 @@ async fn every_route_answers_each_role_as_specified() {
             [200, 403, 403, 401, 200],
         ),
         (Method::GET, "/apikey", None, [200, 403, 403, 401, 200]),
+        (Method::GET, "/apikey/self", None, [200, 200, 200, 401, 200]),
         (
             Method::POST,
             "/apikey",
@@ -153,6 +154,17 @@ async fn every_route_answers_each_role_as_specified() {
                 assert!(resp["error"]["message"].is_string(), "error shape: {resp}");
             }
         }
+    }
+    // The caller's own key tells its role (the dashboard adapts to it).
+    for (key, role) in [
+        (&t.admin_key, "nanoAdmin"),
+        (&user, "nanoUser"),
+        (&reader, "nanoReadOnly"),
+    ] {
+        let (_, me) = t
+            .request(Method::GET, "/apikey/self", Some(key), None)
+            .await;
+        assert_eq!(me["role"], role, "{me}");
     }
 }
 
@@ -707,6 +719,7 @@ async fn oversized_bodies_and_the_openapi_document() {
         ("/apikey", "post"),
         ("/apikey", "get"),
         ("/apikey/{id}", "delete"),
+        ("/apikey/self", "get"),
         ("/health", "get"),
         ("/metrics", "get"),
     ] {

@@ -10,6 +10,7 @@ use super::streams::{insert_stream, query_streams, stream_by_id, STREAM_COLUMNS}
 use super::{now_rfc3339, CatalogError, Organisation, Stream, StreamState};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Which states a list shows.
@@ -210,6 +211,38 @@ pub fn group_streams(
         ),
         params![org_hash, group.to_string()],
     )
+}
+
+/// The streams of every group among `groups` that has more than one, by group and ordered by
+/// index: one query gives a list page its group badges and expandable members.
+pub fn group_members(
+    conn: &Connection,
+    org_hash: &str,
+    groups: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Stream>>, CatalogError> {
+    // A JSON array for `json_each` (ids need no escaping): one statement for any page size.
+    let wanted = format!(
+        "[{}]",
+        groups
+            .iter()
+            .map(|g| format!("\"{g}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let streams = query_streams(
+        conn,
+        &format!(
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE org_hash = ?1
+             AND streamgroup IN (SELECT value FROM json_each(?2)) ORDER BY streamgroup, idx"
+        ),
+        params![org_hash, wanted],
+    )?;
+    let mut by_group: HashMap<Uuid, Vec<Stream>> = HashMap::new();
+    for stream in streams {
+        by_group.entry(stream.streamgroup).or_default().push(stream);
+    }
+    by_group.retain(|_, members| members.len() > 1);
+    Ok(by_group)
 }
 
 /// Why a change to a stream was not made.

@@ -17,9 +17,9 @@ mod streams;
 
 pub use keys::{authenticate, create_key, list_keys, revoke_key, ApiKeyInfo, Principal, Role};
 pub use manage::{
-    change_state, count_streams_by_state, create_stream_group, group_streams, list_orgs,
-    list_streams, set_packages, set_processing, set_tags, Change, ChangeRefused, Lifecycle,
-    NewTranscode, PackageChange, StateChanged, StateFilter, StreamPage, StreamQuery,
+    change_state, count_streams_by_state, create_stream_group, group_members, group_streams,
+    list_orgs, list_streams, set_packages, set_processing, set_tags, Change, ChangeRefused,
+    Lifecycle, NewTranscode, PackageChange, StateChanged, StateFilter, StreamPage, StreamQuery,
 };
 pub use recordings::{
     begin_recording, fail_recording, finish_recording, get_recording, list_vod_assets,

@@ -280,6 +280,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/organisation", get(orgs::get))
         .route("/organisation/packages", put(orgs::set_packages))
         .route("/apikey", post(orgs::create_key).get(orgs::list_keys))
+        .route("/apikey/self", get(orgs::own_key))
         .route("/apikey/{id}", axum::routing::delete(orgs::revoke_key))
         .route("/vod/{*path}", get(files::vod))
         .merge(media_routes())

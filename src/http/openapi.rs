@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         streams::create, streams::list, streams::get_one, streams::group, streams::set_tags,
         streams::set_processing, streams::stop, streams::unlock, streams::delete,
         streams::sessions, clips::create,
-        orgs::get, orgs::set_packages, orgs::create_key, orgs::list_keys, orgs::revoke_key,
+        orgs::get, orgs::set_packages, orgs::create_key, orgs::list_keys, orgs::own_key, orgs::revoke_key,
     ),
     components(schemas(views::ProcessingEntry)),
     modifiers(&ApiKeyScheme),

@@ -6,7 +6,7 @@ use super::views::{
     PackagesBody,
 };
 use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
-use crate::catalog::{self, ApiKeyInfo, Organisation, PackageChange, Role};
+use crate::catalog::{self, ApiKeyInfo, Organisation, PackageChange, Principal, Role};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -139,6 +139,30 @@ pub async fn list_keys(
     Ok(Json(ApiKeyList {
         items: keys.into_iter().map(key_view).collect(),
     }))
+}
+
+/// `GET /apikey/self`: the calling key itself, so a client (the dashboard) can adapt to its
+/// role without being allowed to list the organisation's keys.
+#[utoipa::path(get, path = "/apikey/self", tag = "organisation",
+    responses((status = 200, body = ApiKeyView), (status = 401, body = ErrorBody)),
+    security(("apikey" = [])))]
+pub async fn own_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    _: ApiQuery<NoParams>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    auth.require(Role::ReadOnly)?;
+    let Principal {
+        key_id, org_hash, ..
+    } = auth.0;
+    let keys = state
+        .catalog
+        .call(move |conn| catalog::list_keys(conn, Some(&org_hash)))
+        .await?;
+    keys.into_iter()
+        .find(|key| key.id == key_id)
+        .map(|key| Json(key_view(key)))
+        .ok_or_else(|| ApiError::not_found("API key"))
 }
 
 /// `DELETE /apikey/{id}`

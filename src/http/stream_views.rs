@@ -10,9 +10,10 @@ use super::{ApiError, AppState};
 use crate::catalog::{self, Clip, Replay, Stream, VodAsset};
 use crate::sinks::pictures::{picture_paths, PictureKind};
 use crate::status::{SinkState, SinkStatus};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::SystemTime;
+use uuid::Uuid;
 
 /// A finished recording in the SPEC asset shape (`playout.web`).
 pub fn vod_view(state: &AppState, stream: &Stream, asset: &VodAsset) -> AssetView {
@@ -100,8 +101,13 @@ pub async fn stream_with_assets(
 }
 
 /// List entries: each stream with its latest pictures (no history), the files looked at in
-/// one blocking task for the whole page.
-pub async fn list_views(state: &AppState, streams: &[Stream]) -> Vec<StreamView> {
+/// one blocking task for the whole page; `groups` (from `catalog::group_members`) fills
+/// `playout.rtmp` with every profile of a stream's group, as a single read does.
+pub async fn list_views(
+    state: &AppState,
+    streams: &[Stream],
+    groups: &HashMap<Uuid, Vec<Stream>>,
+) -> Vec<StreamView> {
     let files = picture_files(state, streams, 0).await;
     streams
         .iter()
@@ -111,7 +117,10 @@ pub async fn list_views(state: &AppState, streams: &[Stream]) -> Vec<StreamView>
                 .chain(std::iter::repeat(Default::default())),
         )
         .map(|(stream, files)| {
-            let mut view = stream_view(state, stream, &[]);
+            let group = groups
+                .get(&stream.streamgroup)
+                .map_or(&[][..], Vec::as_slice);
+            let mut view = stream_view(state, stream, group);
             set_pictures(state, stream, &mut view, files);
             view
         })

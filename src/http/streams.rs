@@ -317,12 +317,17 @@ pub async fn list(
     let query = stream_query(query)?;
     let (page, per_page) = (query.page, query.per_page);
     let org = auth.0.org_hash.clone();
-    let found = state
+    let (found, groups) = state
         .catalog
-        .call(move |conn| catalog::list_streams(conn, &org, &query))
+        .call(move |conn| {
+            let found = catalog::list_streams(conn, &org, &query)?;
+            let ids: Vec<Uuid> = found.items.iter().map(|s| s.streamgroup).collect();
+            let groups = catalog::group_members(conn, &org, &ids)?;
+            Ok((found, groups))
+        })
         .await?;
     Ok(Json(StreamList {
-        items: list_views(&state, &found.items).await,
+        items: list_views(&state, &found.items, &groups).await,
         total: found.total,
         page,
         per_page,
