@@ -1,7 +1,8 @@
 //! Headless Chromium (Debian `chromium` + `chromedriver`, required when CI=true) plays what
-//! reelay serves: the live HLS playlist and the replay playlist of a stream being pushed, via
-//! Media Source Extensions over our CMAF segments (tests/pages/mse-player.html), from another
-//! origin (a file:// page, so CORS is exercised).
+//! reelay serves: the live HLS playlist and the replay playlist of a stream being pushed, with
+//! reelay's player module (Media Source Extensions over our CMAF segments) imported by a page
+//! of another origin (tests/pages/mse-player.html, a file:// page, so CORS is exercised) —
+//! the dashboard's HTML embed snippet.
 
 mod common;
 
@@ -17,10 +18,9 @@ const CODECS: &str = "avc1.64001e,mp4a.40.2";
 /// Plays `playlist` in the page and returns how far playback advanced in `watch`.
 async fn plays(browser: &Browser, playlist: &str, watch: Duration) -> f64 {
     let page = format!(
-        "file://{}/tests/pages/mse-player.html?src={}&codecs={}",
+        "file://{}/tests/pages/mse-player.html?src={}",
         env!("CARGO_MANIFEST_DIR"),
         urlencode(playlist),
-        urlencode(CODECS)
     );
     browser.goto(&page).await;
     let started = browser
@@ -31,6 +31,9 @@ async fn plays(browser: &Browser, playlist: &str, watch: Duration) -> f64 {
         started.is_number(),
         "{playlist} did not start playing: {errors}"
     );
+    // The player read the codecs from the init segment.
+    let codecs = browser.eval("return window.player.codecs;").await;
+    assert_eq!(codecs, json!(CODECS), "{playlist}");
     let begin = Instant::now();
     let first = current_time(browser).await;
     tokio::time::sleep(watch).await;

@@ -9,6 +9,7 @@
 
 mod auth;
 mod clips;
+mod dashboard;
 mod files;
 mod hls;
 mod openapi;
@@ -284,6 +285,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/apikey/{id}", axum::routing::delete(orgs::revoke_key))
         .route("/vod/{*path}", get(files::vod))
         .merge(media_routes())
+        .merge(dashboard::routes())
         .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -1,5 +1,6 @@
 //! A minimal W3C WebDriver client over `reqwest` for driving Debian's headless Chromium
-//! through `chromedriver`: start, open a URL, run a script, quit.
+//! through `chromedriver`: start, open a URL, run a script, find, click and type into
+//! elements like a user, press keys, take screenshots, read the console log, quit.
 
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -37,9 +38,10 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                "args": ["--headless=new", "--window-size=1280,900", "--no-sandbox", "--disable-gpu",
                          "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
                          format!("--user-data-dir={}", profile.path().display())],
             },
@@ -89,6 +91,116 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+/// The key WebDriver sends for an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    /// The first element matching `css`, `None` when there is none.
+    pub async fn find(&self, css: &str) -> Option<String> {
+        let found = self
+            .command("element", json!({"using": "css selector", "value": css}))
+            .await;
+        found[ELEMENT].as_str().map(str::to_string)
+    }
+
+    /// Waits up to `timeout` for an element matching `css`; panics naming it otherwise.
+    pub async fn wait_element(&self, css: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(element) = self.find(css).await {
+                return element;
+            }
+            if Instant::now() > deadline {
+                let page = self
+                    .eval("return location.href + '\\n' + document.body?.innerText;")
+                    .await;
+                let console = self.console().await;
+                panic!("no element {css} within {timeout:?}; page: {page}; console: {console:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Clicks the element matching `css` the way a user does (scrolled into view, hit-tested).
+    pub async fn click(&self, css: &str) {
+        let element = self.wait_element(css, Duration::from_secs(10)).await;
+        let answer = self
+            .command(&format!("element/{element}/click"), json!({}))
+            .await;
+        assert!(answer.is_null(), "click on {css}: {answer}");
+    }
+
+    /// Types `text` into the element matching `css` (after clearing it when `clear`).
+    pub async fn type_into(&self, css: &str, text: &str, clear: bool) {
+        let element = self.wait_element(css, Duration::from_secs(10)).await;
+        if clear {
+            self.command(&format!("element/{element}/clear"), json!({}))
+                .await;
+        }
+        let answer = self
+            .command(&format!("element/{element}/value"), json!({ "text": text }))
+            .await;
+        assert!(answer.is_null(), "typing into {css}: {answer}");
+    }
+
+    /// Presses one key (a WebDriver key code such as `\u{E014}`, arrow right) on the focused
+    /// element.
+    pub async fn press(&self, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]});
+        self.command("actions", actions).await;
+    }
+
+    /// Resizes the window (laptop and phone layouts).
+    pub async fn set_size(&self, width: u32, height: u32) {
+        self.command("window/rect", json!({"width": width, "height": height}))
+            .await;
+    }
+
+    /// Saves a PNG of the viewport to `path`.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine;
+        let url = format!("{}/session/{}/screenshot", self.base, self.session);
+        let answer: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(answer["value"].as_str().unwrap_or_default())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+    }
+
+    /// The console messages since the last call: `(level, message)`.
+    pub async fn console(&self) -> Vec<(String, String)> {
+        let url = format!("{}/session/{}/se/log", self.base, self.session);
+        let answer = post_json(&self.http, url, &json!({"type": "browser"})).await;
+        answer["value"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["level"].as_str().unwrap_or_default().to_string(),
+                            e["message"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
