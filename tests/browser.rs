@@ -2,10 +2,12 @@
 //! reelay serves: the live HLS playlist and the replay playlist of a stream being pushed, with
 //! reelay's player module (Media Source Extensions over our CMAF segments) imported by a page
 //! of another origin (tests/pages/mse-player.html, a file:// page, so CORS is exercised) —
-//! the dashboard's HTML embed snippet.
+//! the dashboard's HTML embed snippet. Firefox ESR (driven over WebDriver BiDi, required when
+//! CI=true) plays the same through the dashboard's player page.
 
 mod common;
 
+use common::bidi::Firefox;
 use common::webdriver::Browser;
 use common::*;
 use reelay::client::RtmpClient;
@@ -100,6 +102,76 @@ async fn chromium_plays_the_live_and_the_replay_playlist() {
         "replay: currentTime advanced only {advanced} s in 3 s"
     );
     browser.quit().await;
+    let publisher = pusher.await.unwrap();
+    publisher.stop_publishing().await.unwrap();
+}
+
+/// How far the player page's video advances in `watch` in Firefox, once it plays.
+async fn firefox_plays(firefox: &mut Firefox, url: &str, watch: Duration) -> f64 {
+    firefox.goto(url).await;
+    let time = "document.getElementById('video').currentTime";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while firefox.number(time).await <= 0.0 {
+        let message = firefox
+            .eval("document.getElementById('message').textContent")
+            .await;
+        assert!(Instant::now() < deadline, "{url} did not start: {message}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let codecs = firefox.eval("window.reelayPlayer.codecs").await;
+    assert_eq!(codecs["value"], json!(CODECS), "{url}");
+    let first = firefox.number(time).await;
+    tokio::time::sleep(watch).await;
+    firefox.number(time).await - first
+}
+
+/// The dashboard's player page (`/watch`, our own MSE player) in Debian's Firefox ESR: the live
+/// stream and a session's replay play, with no console error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_plays_the_live_and_the_replay_on_the_watch_page() {
+    let Some(mut firefox) = Firefox::start().await else {
+        return;
+    };
+    let t = start().await;
+    let body = t
+        .create_stream_with(json!([{"id": "replay", "duration": null}]))
+        .await;
+    let id = body["id"].as_str().unwrap().to_string();
+    let name = streamname(&body);
+    let (tags, _) = looped_fixture(3); // 18 s, pushed in real time
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    let pusher = tokio::spawn(async move {
+        send_tags(&mut publisher, &tags, 1.0).await;
+        publisher
+    });
+    let live = firefox_plays(
+        &mut firefox,
+        &t.url(&format!("/watch?name={name}")),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(
+        live >= 2.0,
+        "live: currentTime advanced only {live} s in 3 s"
+    );
+    let sessions: Vec<Value> = t.sessions(&id).await;
+    let session = sessions[0]["id"].as_str().unwrap();
+    let replay = firefox_plays(
+        &mut firefox,
+        &t.url(&format!("/watch?name={name}&session={session}")),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(
+        replay >= 2.0,
+        "replay: currentTime advanced only {replay} s in 3 s"
+    );
+    assert!(
+        firefox.problems.is_empty(),
+        "console: {:?}",
+        firefox.problems
+    );
     let publisher = pusher.await.unwrap();
     publisher.stop_publishing().await.unwrap();
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub mod bidi;
 mod enhanced;
 pub mod webdriver;
 #[allow(unused_imports)]

@@ -343,6 +343,21 @@ export class HlsPlayer {
     }
   }
 
+  /** Gives a replay's seek bar its length: the end of the last listed segment (only ever
+   * growing, so nothing buffered is cut off). Live playback keeps an open-ended duration. */
+  updateDuration() {
+    const last = this.playlist?.segments.at(-1);
+    if (!last || !this.anchor || (this.live && !this.fromStart)) return;
+    if (this.buffer.updating || this.source.readyState !== "open") return;
+    const end = this.segmentStart(last) + last.duration;
+    if (Number.isFinite(this.source.duration) && this.source.duration >= end) return;
+    try {
+      this.source.duration = end;
+    } catch {
+      // A duration below what is buffered is refused; the next refresh tries again.
+    }
+  }
+
   async trim(keepBehind) {
     const time = this.video.currentTime;
     const ranges = this.buffer.buffered;
@@ -364,6 +379,7 @@ export class HlsPlayer {
       const segment = this.playlist.segments.find((s) => s.seq === this.nextSeq);
       if (segment && this.bufferedAhead() < BUFFER_AHEAD) {
         await this.appendSegment(segment);
+        this.updateDuration();
         if (this.nextSeq === segment.seq) this.nextSeq = segment.seq + 1;
         continue;
       }

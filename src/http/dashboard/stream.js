@@ -260,7 +260,10 @@ export async function renderStream(main, id, params) {
   /** The in-page player for a replay, with Clip & Share controls when `clipping`. */
   function replayPlayer(replay, clipping, holder) {
     stopPlayer();
-    const video = h("video", { id: "replay-video", controls: true, muted: true, playsinline: true, "aria-label": "Replay player" });
+    const video = h("video", { id: "replay-video", controls: true, playsinline: true, "aria-label": "Replay player" });
+    // The property, not the attribute (which only sets the default): browsers let muted
+    // video start without a further click; the controls unmute.
+    video.muted = true;
     const state = h("p.muted", { role: "status" });
     player = new HlsPlayer(video, local(replay.url), { fromStart: true, onError: (e) => { state.textContent = e; }, onStatus: (s) => { state.textContent = s; } });
     const current = player;
