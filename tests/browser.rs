@@ -167,6 +167,22 @@ async fn firefox_plays_the_live_and_the_replay_on_the_watch_page() {
         replay >= 2.0,
         "replay: currentTime advanced only {replay} s in 3 s"
     );
+    // The replay's seek bar spans the session so far; a seek lands and plays on.
+    let duration = firefox
+        .number("document.getElementById('video').duration")
+        .await;
+    assert!(
+        duration.is_finite() && duration > 4.0,
+        "replay duration {duration}"
+    );
+    firefox
+        .eval("document.getElementById('video').currentTime = 1")
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = firefox
+        .number("document.getElementById('video').currentTime")
+        .await;
+    assert!((2.0..5.0).contains(&after), "after seeking to 1 s: {after}");
     assert!(
         firefox.problems.is_empty(),
         "console: {:?}",

@@ -22,6 +22,7 @@ let player = null;
 function play() {
   show(session ? "Loading the replay…" : "Connecting…");
   player = new HlsPlayer(video, url, {
+    fromStart: Boolean(session), // a replay plays from its start, even while still recording
     onError: (error) => {
       player.stop();
       if (session) return show(`The replay cannot be played: ${error}`);
