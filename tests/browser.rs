@@ -13,6 +13,7 @@ use common::*;
 use reelay::client::RtmpClient;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 /// The fixture's codecs: H.264 High 3.0 and AAC-LC.
 const CODECS: &str = "avc1.64001e,mp4a.40.2";
@@ -68,24 +69,31 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_plays_the_live_and_the_replay_playlist() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+/// A server with a replay stream being pushed 18 s of the fixture in real time: the server,
+/// the stream's id and streamname, and the pushing task (which gives the publisher back).
+async fn pushing_with_replay() -> (TestServer, String, String, JoinHandle<RtmpClient>) {
     let t = start().await;
     let body = t
         .create_stream_with(json!([{"id": "replay", "duration": null}]))
         .await;
     let id = body["id"].as_str().unwrap().to_string();
     let name = streamname(&body);
-    let (tags, _) = looped_fixture(3); // 18 s, pushed in real time
+    let (tags, _) = looped_fixture(3);
     let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
     publisher.publish(&name).await.unwrap();
     let pusher = tokio::spawn(async move {
         send_tags(&mut publisher, &tags, 1.0).await;
         publisher
     });
+    (t, id, name, pusher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_the_live_and_the_replay_playlist() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (t, id, name, pusher) = pushing_with_replay().await;
     let live_url = t.url(&format!("/live/{name}/index.m3u8"));
     let advanced = plays(&browser, &live_url, Duration::from_secs(4)).await;
     assert!(
@@ -132,19 +140,7 @@ async fn firefox_plays_the_live_and_the_replay_on_the_watch_page() {
     let Some(mut firefox) = Firefox::start().await else {
         return;
     };
-    let t = start().await;
-    let body = t
-        .create_stream_with(json!([{"id": "replay", "duration": null}]))
-        .await;
-    let id = body["id"].as_str().unwrap().to_string();
-    let name = streamname(&body);
-    let (tags, _) = looped_fixture(3); // 18 s, pushed in real time
-    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
-    publisher.publish(&name).await.unwrap();
-    let pusher = tokio::spawn(async move {
-        send_tags(&mut publisher, &tags, 1.0).await;
-        publisher
-    });
+    let (t, id, name, pusher) = pushing_with_replay().await;
     let live = firefox_plays(
         &mut firefox,
         &t.url(&format!("/watch?name={name}")),

@@ -67,7 +67,12 @@ async fn wait_true(browser: &Browser, expression: &str, what: &str) {
     let value = browser
         .wait_for(&format!("(({expression}) || null)"), WAIT)
         .await;
-    assert!(!value.is_null(), "timed out waiting for {what}");
+    if value.is_null() {
+        let page = browser
+            .eval("return [location.hash, document.getElementById('list-summary')?.textContent, document.getElementById('status')?.textContent];")
+            .await;
+        panic!("timed out waiting for {what}; page (hash, list summary, status): {page}");
+    }
 }
 
 /// How far the video matched by `css` plays in `watch`.
@@ -160,9 +165,19 @@ async fn dashboard_end_to_end_in_chromium() {
     let (tags, _) = looped_fixture(10);
     let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
     publisher.publish(&name).await.unwrap();
+    // Sends until the server cuts the publisher off (stop & lock, below).
     let pusher = tokio::spawn(async move {
-        send_tags(&mut publisher, &tags, 1.0).await;
-        publisher
+        let started = std::time::Instant::now();
+        for tag in &tags {
+            let due = Duration::from_millis(u64::from(tag.timestamp_ms));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+            if publisher.send_tag(tag).await.is_err() {
+                return true;
+            }
+        }
+        false
     });
     browser.goto(&t.url("/#/streams")).await;
     wait_true(
@@ -214,6 +229,36 @@ async fn dashboard_end_to_end_in_chromium() {
     browser.press("\u{E012}").await; // arrow left, back to Live Processing
     browser.wait_element("#preview-thumbnails img", WAIT).await;
     browser.screenshot(&shots.join("live-processing.png")).await;
+    // Edit the processing: thumbnails every 20 s (applies from the next ingest, the page says).
+    browser.type_into("#proc-thumbs-interval", "20", true).await;
+    browser.click("#processing-save").await;
+    wait_true(
+        &browser,
+        "document.getElementById('status').textContent.includes('next')",
+        "the notice that changes apply at the next ingest",
+    )
+    .await;
+    let (_, changed) = t.get(&format!("/stream/{id}")).await;
+    let thumbs = changed["playout"]["rtmp"][0]["processing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "thumbs")
+        .cloned();
+    assert_eq!(thumbs, Some(json!({"id": "thumbs", "interval": 20})));
+    // Overview: add a tag and save.
+    browser.click("#tab-overview").await;
+    browser.type_into("#tag-new", "vip\u{E007}", false).await;
+    browser.click("#tags-save").await;
+    wait_true(
+        &browser,
+        "document.getElementById('status').textContent.includes('Tags saved')",
+        "tags saved",
+    )
+    .await;
+    let (_, tagged) = t.get(&format!("/stream/{id}")).await;
+    assert_eq!(tagged["tags"], json!(["casino", "table-7", "vip"]));
+    browser.screenshot(&shots.join("overview.png")).await;
     assert_clean(&browser, "stream page").await;
 
     // --- Watch: the player page plays the live stream.
@@ -270,10 +315,11 @@ async fn dashboard_end_to_end_in_chromium() {
     )
     .await;
     assert!(browser.find("#action-unlock").await.is_some());
-    let pushed = tokio::time::timeout(Duration::from_secs(70), pusher)
+    let cut_off = tokio::time::timeout(Duration::from_secs(10), pusher)
         .await
-        .expect("the publisher ends after stop");
-    drop(pushed);
+        .expect("the publisher is cut off after stop")
+        .unwrap();
+    assert!(cut_off, "the publisher could send everything after stop");
     assert_eq!(t.state_of(&id).await, "locked");
 
     // --- Delete (confirmed; cancel first leaves it alone).
@@ -383,6 +429,44 @@ async fn dashboard_end_to_end_in_chromium() {
         .await;
     browser.click(".filters button[type=submit]").await;
     wait_true(&browser, &summary("· 0 streams"), "case-sensitive search").await;
+    // A stream group: one badge per stream, one entry when grouped, members on expanding.
+    let (status, group) = t
+        .request(
+            reqwest::Method::POST,
+            "/stream",
+            Some(&t.admin_key),
+            Some(
+                json!({"tags": ["grouped"], "transcodes": [{"profile": "vtrans2-852x480x800x25", "tags": ["grouped"]}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    browser.type_into("#filter-q", "", true).await;
+    browser.type_into("#filter-tags", "grouped", true).await;
+    browser.click(".filters button[type=submit]").await;
+    wait_true(
+        &browser,
+        &summary("· 2 streams"),
+        "both streams of the group",
+    )
+    .await;
+    let badges = browser
+        .eval("return [...document.querySelectorAll('table.streams button.badge.group')].map(b => b.textContent);")
+        .await;
+    assert_eq!(
+        badges,
+        json!(["Streamgroup (2 Playouts)", "Streamgroup (2 Playouts)"])
+    );
+    browser.click("#filter-groups").await;
+    wait_true(&browser, &summary("· 1 stream"), "the group as one entry").await;
+    browser.click("table.streams button.badge.group").await;
+    wait_true(
+        &browser,
+        "document.querySelectorAll('table.streams tr.member').length === 1",
+        "the group's transcode row",
+    )
+    .await;
+    browser.click("#filter-groups").await;
     // Phone size: the list still reads.
     browser.set_size(390, 844).await;
     browser.goto(&t.url("/#/streams")).await;
