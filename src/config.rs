@@ -65,8 +65,9 @@ pub struct RtmpSettings {
     /// A player that had to skip this many times within a minute is disconnected.
     pub max_player_skips_per_minute: u32,
     /// Publishers are read on a shared grid of this many milliseconds, so one wakeup serves
-    /// every stream (SRS calls this "merged read"). Adds at most this much latency; 0 reads
-    /// on every arrival (lowest latency, several times the CPU).
+    /// every stream (SRS calls this "merged read"; its low-latency profile merges 100 ms, its
+    /// default 350 ms). Adds at most this much latency (half on average) to RTMP's usual 1–3 s;
+    /// 0 reads on every arrival (lowest latency, several times the CPU).
     pub ingest_batch_ms: u64,
 }
 
@@ -79,7 +80,7 @@ impl Default for RtmpSettings {
             handshake_timeout_secs: 10,
             write_timeout_secs: 10,
             max_player_skips_per_minute: 5,
-            ingest_batch_ms: 50,
+            ingest_batch_ms: 100,
         }
     }
 }

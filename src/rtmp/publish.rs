@@ -1,7 +1,7 @@
 //! The publish loop: protocol events → FLV demux → hub, and the session's end in the catalog.
 //!
 //! By default the socket is off tokio's reactor and read on a process-wide grid of
-//! `rtmp.ingest_batch_ms` (50 ms): every publisher's timer fires in the same tick, so one
+//! `rtmp.ingest_batch_ms` (100 ms): every publisher's timer fires in the same tick, so one
 //! thread wakeup reads all streams, instead of one wakeup per TCP segment. That is what makes
 //! a publishing stream cost a fraction of nginx-rtmp's CPU; it adds at most one tick of
 //! latency. With `ingest_batch_ms = 0` the socket stays on the reactor and every arrival is
