@@ -221,6 +221,8 @@ pub fn group_members(
     groups: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<Stream>>, CatalogError> {
     // A JSON array for `json_each` (ids need no escaping): one statement for any page size.
+    // `+org_hash` keeps SQLite on the group index (the organisation index would scan every
+    // stream of the organisation: 5 ms more per page of 150 at 10,000 streams).
     let wanted = format!(
         "[{}]",
         groups
@@ -232,7 +234,7 @@ pub fn group_members(
     let streams = query_streams(
         conn,
         &format!(
-            "SELECT {STREAM_COLUMNS} FROM streams WHERE org_hash = ?1
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE +org_hash = ?1
              AND streamgroup IN (SELECT value FROM json_each(?2)) ORDER BY streamgroup, idx"
         ),
         params![org_hash, wanted],
