@@ -93,6 +93,34 @@ async fn advances(browser: &Browser, css: &str, watch: Duration) -> f64 {
     last - first
 }
 
+/// Another site: serves `pages` (path → HTML) on a port of its own, so the browser treats it
+/// as a different origin from reelay. Returns its base URL.
+async fn serve_pages(pages: Vec<(&'static str, String)>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0; 4096];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..n]);
+            let path = head.split_whitespace().nth(1).unwrap_or("/");
+            let body = pages.iter().find(|(p, _)| *p == path).map(|(_, html)| {
+                format!("<!doctype html><meta charset=utf-8><title>a site</title>{html}")
+            });
+            let response = match body {
+                Some(html) => format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+                    html.len()
+                ),
+                None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+            };
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    base
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_end_to_end_in_chromium() {
     let Some(browser) = Browser::start().await else {
@@ -226,6 +254,9 @@ async fn dashboard_end_to_end_in_chromium() {
         "{snippet}"
     );
     browser.screenshot(&shots.join("code-snippets.png")).await;
+    let snippets = browser
+        .eval("return ['snippet-iframe', 'snippet-html'].map(id => document.getElementById(id).textContent);")
+        .await;
     browser.press("\u{E012}").await; // arrow left, back to Live Processing
     browser.wait_element("#preview-thumbnails img", WAIT).await;
     browser.screenshot(&shots.join("live-processing.png")).await;
@@ -267,6 +298,28 @@ async fn dashboard_end_to_end_in_chromium() {
     assert!(live > 1.5, "live playback advanced only {live:.2} s");
     browser.screenshot(&shots.join("watch.png")).await;
     assert_clean(&browser, "watch").await;
+
+    // --- The Code Snippets, pasted into a page of another site, play the live stream.
+    let site = serve_pages(vec![
+        ("/iframe.html", snippets[0].as_str().unwrap().to_string()),
+        ("/html.html", snippets[1].as_str().unwrap().to_string()),
+    ])
+    .await;
+    browser.goto(&format!("{site}/iframe.html")).await;
+    browser.enter_frame("iframe").await;
+    let framed = advances(&browser, "#video", Duration::from_secs(3)).await;
+    assert!(
+        framed > 1.5,
+        "the iframe snippet advanced only {framed:.2} s"
+    );
+    browser.leave_frame().await;
+    browser.goto(&format!("{site}/html.html")).await;
+    let embedded = advances(&browser, "video", Duration::from_secs(3)).await;
+    assert!(
+        embedded > 1.5,
+        "the HTML snippet advanced only {embedded:.2} s"
+    );
+    browser.console().await; // another site's page: its own console is not ours to judge
 
     // --- Rewatch the replay in the page, then make a clip of it.
     browser
@@ -482,6 +535,23 @@ async fn dashboard_end_to_end_in_chromium() {
     browser
         .screenshot(&shots.join("phone-stream-list.png"))
         .await;
+    // …and so does a stream page.
+    let first_id = browser
+        .eval("return document.querySelector('table.streams tbody tr').dataset.id;")
+        .await;
+    browser
+        .goto(&t.url(&format!("/#/stream/{}", first_id.as_str().unwrap())))
+        .await;
+    browser.wait_element("#tabpanel section", WAIT).await;
+    let overflow = browser
+        .eval("return document.documentElement.scrollWidth > window.innerWidth + 1;")
+        .await;
+    assert_eq!(
+        overflow,
+        json!(false),
+        "a stream page scrolls sideways on a phone"
+    );
+    browser.screenshot(&shots.join("phone-stream.png")).await;
     browser.set_size(1280, 900).await;
     assert_clean(&browser, "list").await;
 

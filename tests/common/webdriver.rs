@@ -154,6 +154,20 @@ impl Browser {
         self.command("actions", actions).await;
     }
 
+    /// Runs the following commands inside the iframe matching `css`.
+    pub async fn enter_frame(&self, css: &str) {
+        let element = self.wait_element(css, Duration::from_secs(10)).await;
+        let answer = self
+            .command("frame", json!({"id": {ELEMENT: element}}))
+            .await;
+        assert!(answer.is_null(), "entering frame {css}: {answer}");
+    }
+
+    /// Back to the top-level page after `enter_frame`.
+    pub async fn leave_frame(&self) {
+        self.command("frame", json!({"id": null})).await;
+    }
+
     /// Resizes the window (laptop and phone layouts).
     pub async fn set_size(&self, width: u32, height: u32) {
         self.command("window/rect", json!({"width": width, "height": height}))
