@@ -76,6 +76,9 @@ pub(super) struct Drained {
 
 /// Control output a polled publisher may leave unsent (it should read our acks).
 const MAX_UNSENT_BYTES: usize = 1 << 20;
+/// Receive buffer of a publisher read on ticks (Linux doubles it): a 100 ms tick of a
+/// 40 Mbit/s stream, or a 6 s burst of an OBS-default 2.5 Mbit/s one, fits.
+const PUBLISH_RECV_BUFFER: usize = 1 << 20;
 
 pub(super) struct Io {
     socket: Socket,
@@ -123,14 +126,25 @@ impl Io {
         Ok(n > 0)
     }
 
-    /// Takes the socket off the reactor for the publish loop (non-blocking reads on ticks).
+    /// Takes the socket off the reactor for the publish loop (non-blocking reads on ticks),
+    /// with a receive buffer that holds a tick of a fast sender.
     pub fn take_off_reactor(&mut self) -> Result<(), Outcome> {
         if let Socket::Async { reader, writer } = std::mem::replace(&mut self.socket, Socket::Gone)
         {
             let stream = reader
                 .reunite(writer)
                 .map_err(|e| Outcome::Internal(e.to_string()))?;
-            self.socket = Socket::Polled(stream.into_std().map_err(Outcome::Io)?);
+            let stream = stream.into_std().map_err(Outcome::Io)?;
+            // A tick's worth of a burst must fit in the kernel: a client that sends its last
+            // commands (FCUnpublish, deleteStream) in a burst and then resets the connection,
+            // as OBS does, would otherwise lose what was still waiting for window space.
+            // Memory is used only while data is queued.
+            if let Err(e) =
+                socket2::SockRef::from(&stream).set_recv_buffer_size(PUBLISH_RECV_BUFFER)
+            {
+                tracing::debug!(peer = %self.peer, error = %e, "cannot enlarge the receive buffer");
+            }
+            self.socket = Socket::Polled(stream);
         }
         Ok(())
     }
