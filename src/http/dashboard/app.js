@@ -44,9 +44,8 @@ function renderSignIn(main) {
       error.textContent = "";
       try {
         await signIn(input.value.trim());
-        const { path } = currentRoute();
-        location.hash = path === "/signin" ? "#/streams" : location.hash;
-        route();
+        if (currentRoute().path === "/signin") location.hash = "#/streams"; // hashchange routes
+        else route();
       } catch (e) {
         error.textContent = e.status === 401 ? "This key is not valid." : e.message;
         input.focus();
@@ -65,11 +64,15 @@ function renderSignIn(main) {
   input.focus();
 }
 
+let generation = 0;
+
 async function route() {
   if (cleanup) {
     cleanup();
     cleanup = null;
   }
+  // A newer navigation may start while this one awaits the API: only the newest keeps its view.
+  const mine = ++generation;
   const main = document.getElementById("main");
   renderAccount();
   const { path, params } = currentRoute();
@@ -82,12 +85,13 @@ async function route() {
     return;
   }
   try {
-    if (path.startsWith("/stream/")) {
-      cleanup = await renderStream(main, decodeURIComponent(path.slice("/stream/".length)), params);
-    } else {
-      cleanup = await renderList(main, params);
-    }
+    const done = path.startsWith("/stream/")
+      ? await renderStream(main, decodeURIComponent(path.slice("/stream/".length)), params)
+      : await renderList(main, params);
+    if (mine === generation) cleanup = done;
+    else done();
   } catch (e) {
+    if (mine !== generation) return;
     if (e.status === 401) {
       signOut();
       notify("The key is no longer valid: sign in again.", "error");
