@@ -18,7 +18,7 @@ pub struct Firefox {
     context: String,
     /// Console entries at level `error` or `warn` seen so far.
     pub problems: Vec<String>,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Firefox {
@@ -52,7 +52,7 @@ impl Firefox {
             next_id: 0,
             context: String::new(),
             problems: Vec::new(),
-            _profile: profile,
+            profile,
         };
         firefox
             .command("session.new", json!({"capabilities": {}}))
@@ -127,12 +127,6 @@ impl Firefox {
 
 impl Drop for Firefox {
     fn drop(&mut self) {
-        // Also after a failed assertion: the content processes (named by our profile folder),
-        // then the main process.
-        let _ = Command::new("pkill")
-            .args(["-f", &self._profile.path().display().to_string()])
-            .status();
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        super::end_browser(self.profile.path(), &mut self.process);
     }
 }

@@ -382,3 +382,14 @@ impl Drop for KillOnDrop {
         self.kill();
     }
 }
+
+/// Ends a browser started by a test, also after a failed assertion: first every process named
+/// by its own profile folder (the browser's children; a killed driver leaves them running),
+/// then the process the test started.
+pub fn end_browser(profile: &std::path::Path, process: &mut std::process::Child) {
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", &profile.display().to_string()])
+        .status();
+    let _ = process.kill();
+    let _ = process.wait();
+}

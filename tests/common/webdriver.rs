@@ -232,12 +232,6 @@ async fn post_json(http: &reqwest::Client, url: String, body: &Value) -> Value {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Also after a failed assertion: end the browser's processes (named by our profile
-        // folder; chromedriver does not end them when it is killed), then chromedriver.
-        let _ = Command::new("pkill")
-            .args(["-f", &self.profile.path().display().to_string()])
-            .status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        super::end_browser(self.profile.path(), &mut self.driver);
     }
 }

@@ -50,28 +50,40 @@ export function parsePlaylist(text, base) {
   return playlist;
 }
 
+/** The ISO BMFF boxes between `start` and `end`: `{ type, at, size }`, `at` at the box header. */
+function* boxes(view, start, end) {
+  let at = start;
+  while (at + 8 <= end) {
+    const size = view.getUint32(at);
+    if (size < 8 || at + size > end) return;
+    const type = String.fromCharCode(view.getUint8(at + 4), view.getUint8(at + 5), view.getUint8(at + 6), view.getUint8(at + 7));
+    yield { type, at, size };
+    at += size;
+  }
+}
+
+/** Where each container box's children start, after its own fields. */
+const CONTAINERS = { moov: 0, trak: 0, mdia: 0, minf: 0, stbl: 0, moof: 0, traf: 0, stsd: 8, avc1: 78, avc3: 78, hvc1: 78, hev1: 78, mp4a: 28 };
+
+/** Every box below `start..end`, depth first, with the type of its parent. */
+function* allBoxes(view, start = 0, end = view.byteLength, parent = "") {
+  for (const box of boxes(view, start, end)) {
+    yield { ...box, parent };
+    if (box.type in CONTAINERS) yield* allBoxes(view, box.at + 8 + CONTAINERS[box.type], box.at + box.size, box.type);
+  }
+}
+
 /** The RFC 6381 codecs of an fMP4 init segment ("avc1.64001f,mp4a.40.2"). */
 export function codecsOf(buffer) {
-  const bytes = new Uint8Array(buffer);
   const view = new DataView(buffer);
-  // Where each box's children start, after its own fields.
-  const containers = { moov: 0, trak: 0, mdia: 0, minf: 0, stbl: 0, stsd: 8, avc1: 78, avc3: 78, hvc1: 78, hev1: 78, mp4a: 28 };
-  const codecs = [];
+  const bytes = new Uint8Array(buffer);
   const hex = (b) => b.toString(16).padStart(2, "0");
-  const walk = (start, end, parent) => {
-    let at = start;
-    while (at + 8 <= end) {
-      const size = view.getUint32(at);
-      const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
-      if (size < 8 || at + size > end) return;
-      if (type in containers) walk(at + 8 + containers[type], at + size, type);
-      else if (type === "avcC") codecs.push(`${parent}.${hex(bytes[at + 9])}${hex(bytes[at + 10])}${hex(bytes[at + 11])}`);
-      else if (type === "hvcC") codecs.push(`${parent}.1.6.L${bytes[at + 20]}.B0`);
-      else if (type === "esds") codecs.push(`mp4a.40.${audioObjectType(bytes, at + 12, at + size)}`);
-      at += size;
-    }
-  };
-  walk(0, bytes.length, "");
+  const codecs = [];
+  for (const { type, at, size, parent } of allBoxes(view)) {
+    if (type === "avcC") codecs.push(`${parent}.${hex(bytes[at + 9])}${hex(bytes[at + 10])}${hex(bytes[at + 11])}`);
+    else if (type === "hvcC") codecs.push(`${parent}.1.6.L${bytes[at + 20]}.B0`);
+    else if (type === "esds") codecs.push(`mp4a.40.${audioObjectType(bytes, at + 12, at + size)}`);
+  }
   return codecs.join(",");
 }
 
@@ -105,51 +117,25 @@ function audioObjectType(bytes, start, end) {
   return 2;
 }
 
-/** The decode time of an fMP4 media segment's first sample, in seconds (from moof/traf/tfdt). */
-function startTimeOf(buffer, timescale) {
-  const view = new DataView(buffer);
-  const bytes = new Uint8Array(buffer);
-  const find = (start, end, path) => {
-    let at = start;
-    while (at + 8 <= end) {
-      const size = view.getUint32(at);
-      const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
-      if (size < 8 || at + size > end) return null;
-      if (type === path[0]) {
-        if (path.length === 1) return at;
-        return find(at + 8, at + size, path.slice(1));
-      }
-      at += size;
-    }
-    return null;
-  };
-  const tfdt = find(0, bytes.length, ["moof", "traf", "tfdt"]);
-  if (tfdt === null || !timescale) return null;
-  const version = bytes[tfdt + 8];
-  const time = version === 1 ? Number(view.getBigUint64(tfdt + 12)) : view.getUint32(tfdt + 12);
-  return time / timescale;
-}
-
 /** The first track's timescale from an init segment (moov/trak/mdia/mdhd). */
 function timescaleOf(buffer) {
   const view = new DataView(buffer);
-  const bytes = new Uint8Array(buffer);
-  const walk = (start, end) => {
-    let at = start;
-    while (at + 8 <= end) {
-      const size = view.getUint32(at);
-      const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
-      if (size < 8 || at + size > end) return null;
-      if (type === "mdhd") return view.getUint32(at + (bytes[at + 8] === 1 ? 28 : 20));
-      if (["moov", "trak", "mdia"].includes(type)) {
-        const found = walk(at + 8, at + size);
-        if (found) return found;
-      }
-      at += size;
-    }
-    return null;
-  };
-  return walk(0, bytes.length);
+  for (const { type, at } of allBoxes(view)) {
+    if (type === "mdhd") return view.getUint32(at + (view.getUint8(at + 8) === 1 ? 28 : 20));
+  }
+  return null;
+}
+
+/** The decode time of an fMP4 media segment's first sample, in seconds (moof/traf/tfdt). */
+function startTimeOf(buffer, timescale) {
+  const view = new DataView(buffer);
+  if (!timescale) return null;
+  for (const { type, at } of allBoxes(view)) {
+    if (type !== "tfdt") continue;
+    const time = view.getUint8(at + 8) === 1 ? Number(view.getBigUint64(at + 12)) : view.getUint32(at + 12);
+    return time / timescale;
+  }
+  return null;
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
