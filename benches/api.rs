@@ -4,32 +4,51 @@
 //! recordings (assets) in the catalog. The target is single-digit milliseconds.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use reelay::catalog::{self, NewStream};
+use reelay::catalog::{Catalog, NewStreamGroup};
 use reelay::config::Config;
+use reelay::processing::Processing;
 use reelay::server;
 use rusqlite::params;
 use std::hint::black_box;
+use std::path::Path;
 
 const STREAMS: usize = 10_000;
 const ASSETS_PER_STREAM: usize = 10;
 
-/// Fills the catalog: streams with tags, one session each, ten finished recordings each.
-fn populate(conn: &rusqlite::Connection, org: &str) -> Result<Vec<String>, catalog::CatalogError> {
-    let mut ids = Vec::with_capacity(STREAMS);
+/// Fills the catalog: streams with tags (through the catalog), then one ended session and ten
+/// finished recordings each (rows written in one transaction on a second connection: a
+/// hundred thousand recorder round trips would only slow the setup down).
+async fn populate(catalog: &Catalog, file: &Path) -> Vec<(String, String)> {
+    let org = catalog.list_orgs().await.expect("orgs")[0].hash.clone();
+    let processing = Processing::parse(&serde_json::json!([{"id": "rec"}]), "processing")
+        .expect("valid processing");
+    let mut streams = Vec::with_capacity(STREAMS);
     for i in 0..STREAMS {
-        let new = NewStream {
+        let new = NewStreamGroup {
             tags: vec![format!("lot-{}", i % 100), format!("venue-{}", i % 7)],
-            processing: serde_json::json!([{"id": "rec", "duration": null}]),
+            processing: processing.clone(),
+            transcodes: Vec::new(),
         };
-        let stream = catalog::create_stream(conn, org, &new)?;
-        let tx = conn.unchecked_transaction()?;
+        let stream = catalog
+            .create_stream_group(&org, new)
+            .await
+            .expect("stream")
+            .remove(0);
+        streams.push((stream.id.to_string(), stream.streamname));
+    }
+    let mut conn = rusqlite::Connection::open(file).expect("catalog file");
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy timeout");
+    let tx = conn.transaction().expect("transaction");
+    let at = reelay::catalog::now_rfc3339();
+    for (id, name) in &streams {
         let session = uuid::Uuid::new_v4().to_string();
-        let at = catalog::now_rfc3339();
         tx.execute(
             "INSERT INTO sessions (id, stream_id, app, started_at, ended_at, end_reason)
              VALUES (?1, ?2, 'rec', ?3, ?3, 'client_closed')",
-            params![session, stream.id.to_string(), at],
-        )?;
+            params![session, id, at],
+        )
+        .expect("session");
         for seq in 1..=ASSETS_PER_STREAM {
             tx.execute(
                 "INSERT INTO recordings (id, stream_id, session_id, seq, path, state, created_at,
@@ -37,18 +56,18 @@ fn populate(conn: &rusqlite::Connection, org: &str) -> Result<Vec<String>, catal
                  VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?6, 1000000, 60.0)",
                 params![
                     uuid::Uuid::new_v4().to_string(),
-                    stream.id.to_string(),
+                    id,
                     session,
                     seq,
-                    format!("vod/eu/{org}/{}-{seq}.mp4", stream.streamname),
+                    reelay::storage::layout::recording("eu", &org, name, seq as u32),
                     at
                 ],
-            )?;
+            )
+            .expect("recording");
         }
-        tx.commit()?;
-        ids.push(stream.id.to_string());
     }
-    Ok(ids)
+    tx.commit().expect("commit");
+    streams
 }
 
 fn api(c: &mut Criterion) {
@@ -61,12 +80,11 @@ fn api(c: &mut Criterion) {
     config.recording.disk_reserve_mb = 1;
     let server = runtime.block_on(server::start(config)).expect("server");
     let key = server.first_admin_key.clone().expect("admin key");
-    let ids = runtime
-        .block_on(server.catalog.call(|conn| {
-            let org: String = conn.query_row("SELECT hash FROM organisations", [], |r| r.get(0))?;
-            populate(conn, &org)
-        }))
-        .expect("catalog filled");
+    let ids: Vec<String> = runtime
+        .block_on(populate(&server.catalog, &server::catalog_path(dir.path())))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let http = reqwest::Client::new();
     let base = format!("http://{}", server.http_addr);
     let get = |path: String| {

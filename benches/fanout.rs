@@ -4,10 +4,9 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use reelay::hub::{Delivery, Event, Hubs, RingLimits};
+use reelay::hub::{Delivery, Event, Publisher, RingLimits};
 use reelay::media::{CodecConfig, Packet, Track};
 use std::sync::Arc;
-use uuid::Uuid;
 
 fn bench(c: &mut Criterion) {
     let config = Arc::new(CodecConfig::default());
@@ -30,8 +29,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("hub_fanout");
     group.throughput(Throughput::Elements(1));
     for readers in [1usize, 10, 100, 1000] {
-        let hubs = Hubs::new(RingLimits::default());
-        let publisher = hubs.claim(Uuid::new_v4()).expect("fresh hub");
+        let publisher = Publisher::<Packet>::new(RingLimits::default());
         publisher.push(next_packet());
         let mut subs: Vec<_> = (0..readers)
             .map(|_| publisher.hub().subscribe(Delivery::Lossy))
@@ -43,7 +41,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     publisher.push(next_packet());
                     for sub in subs.iter_mut() {
-                        while let Some(Event::Packet(_)) = sub.try_next() {}
+                        while let Some(Event::Item(_)) = sub.try_next() {}
                     }
                 })
             },

@@ -11,8 +11,9 @@ use std::hint::black_box;
 fn entry(sequence: u64) -> SegmentEntry {
     SegmentEntry {
         sequence,
+        uri: reelay::storage::layout::hls_segment_name(sequence),
         duration_secs: 2.0,
-        init: "init-1.mp4".into(),
+        init: reelay::storage::layout::hls_init_name(1),
         discontinuity: false,
         program_date_time: "2026-11-21T10:00:00.000Z".into(),
     }

@@ -148,8 +148,9 @@ fn main() -> anyhow::Result<()> {
     for sequence in 0..4 {
         playlist.push(reelay::hls::SegmentEntry {
             sequence,
+            uri: reelay::storage::layout::hls_segment_name(sequence),
             duration_secs: 2.0,
-            init: "init-1.mp4".into(),
+            init: reelay::storage::layout::hls_init_name(1),
             discontinuity: false,
             program_date_time: format!("2026-11-21T10:00:{:02}.000Z", 2 * sequence),
         });

@@ -34,6 +34,8 @@ pub struct ServerSettings {
     pub region: String,
     /// Largest accepted HTTP request body.
     pub max_body_bytes: usize,
+    /// This server's name in the catalog's sessions; empty: the machine's host name.
+    pub node_id: String,
 }
 
 impl Default for ServerSettings {
@@ -45,6 +47,7 @@ impl Default for ServerSettings {
             public_rtmp_url: None,
             region: "eu".into(),
             max_body_bytes: 1 << 20,
+            node_id: String::new(),
         }
     }
 }
@@ -236,7 +239,7 @@ impl Config {
                 let key = &rest[section.len() + 1..];
                 let value = match key {
                     "public_url" | "public_rtmp_url" | "region" | "data_dir" | "http_addr"
-                    | "addr" => toml::Value::String(raw),
+                    | "addr" | "node_id" => toml::Value::String(raw),
                     _ => env_value(&raw),
                 };
                 set(section, key, value);
@@ -296,6 +299,17 @@ impl Config {
                 ));
             }
         }
+        let node_id = &self.server.node_id;
+        if node_id.len() > 64
+            || !node_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(invalid(
+                "server.node_id",
+                "at most 64 characters of [A-Za-z0-9._-]",
+            ));
+        }
         if self.rtmp.max_connections == 0 {
             return Err(invalid("rtmp.max_connections", "must be at least 1"));
         }
@@ -338,6 +352,28 @@ impl Config {
             return Err(invalid("pictures.history", "must be 1..=10000"));
         }
         Ok(())
+    }
+}
+
+impl ServerSettings {
+    /// `node_id`, or the machine's host name when it is empty (`local` when that is unknown
+    /// or not a valid id).
+    pub fn resolved_node_id(&self) -> String {
+        if !self.node_id.is_empty() {
+            return self.node_id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|name| name.trim().to_string())
+            .filter(|name| {
+                !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            })
+            .unwrap_or_else(|| "local".into())
     }
 }
 

@@ -31,5 +31,7 @@ pub mod picture;
 pub mod processing;
 pub mod rtmp;
 pub mod server;
+pub mod session;
 pub mod sinks;
 pub mod status;
+pub mod storage;

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use reelay::catalog::{self, Role};
+use reelay::catalog::{self, Catalog, Role};
 use reelay::config::{Config, FlagOverrides};
 use reelay::server;
 use std::path::PathBuf;
@@ -145,34 +145,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), std::env::vars(), &flags)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
-        Command::Keys(cmd) => keys(&config, cmd),
-        Command::Orgs(OrgsCommand::Create { name }) => {
-            let conn = open_existing(&config)?;
-            let (org, key) = catalog::create_org(&conn, &name)?;
+        Command::Keys(cmd) => with_catalog(&config, |catalog| keys(catalog, cmd)),
+        Command::Orgs(cmd) => with_catalog(&config, |catalog| orgs(catalog, cmd)),
+    }
+}
+
+/// Runs a catalog command (`keys`, `orgs`) on the data folder's catalog, beside a running
+/// server or not.
+fn with_catalog<F, Fut>(config: &Config, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Catalog) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let path = server::catalog_path(&config.server.data_dir);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move { command(Catalog::open_existing(&path)?).await })
+}
+
+async fn orgs(catalog: Catalog, cmd: OrgsCommand) -> anyhow::Result<()> {
+    match cmd {
+        OrgsCommand::Create { name } => {
+            let (org, key) = catalog.create_org(&name).await?;
             println!("organisation {} ({})", org.hash, org.name);
             println!("admin key (shown once): {key}");
             Ok(())
         }
-        Command::Orgs(OrgsCommand::List) => {
-            let conn = open_existing(&config)?;
-            catalog::list_orgs(&conn)?.iter().for_each(print_org);
+        OrgsCommand::List => {
+            catalog.list_orgs().await?.iter().for_each(print_org);
             Ok(())
         }
-        Command::Orgs(OrgsCommand::Packages {
+        OrgsCommand::Packages {
             hash,
             vod,
             live_processing,
             transcoding,
             secure,
-        }) => {
-            let conn = open_existing(&config)?;
+        } => {
             let change = catalog::PackageChange {
                 vod: vod.map(Switch::on),
                 live_processing: live_processing.map(Switch::on),
                 transcoding: transcoding.map(Switch::on),
                 secure: secure.map(Switch::on),
             };
-            match catalog::set_packages(&conn, &hash, change)? {
+            match catalog.set_packages(&hash, change).await? {
                 Some(org) => {
                     print_org(&org);
                     Ok(())
@@ -183,19 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn open_existing(config: &Config) -> anyhow::Result<rusqlite::Connection> {
-    let path = server::catalog_path(&config.server.data_dir);
-    if !path.exists() {
-        bail!(
-            "no catalog at {} (start the server once, or pass --data-dir)",
-            path.display()
-        );
-    }
-    Ok(catalog::open_connection(&path)?)
-}
-
-fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
-    let conn = open_existing(config)?;
+async fn keys(catalog: Catalog, cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Create { role, org, name } => {
             let role = Role::parse(&role).with_context(|| {
@@ -203,22 +209,21 @@ fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             })?;
             let org = match org {
                 Some(hash) => {
-                    catalog::get_org(&conn, &hash)?
+                    catalog
+                        .get_org(&hash)
+                        .await?
                         .with_context(|| format!("no organisation {hash:?}"))?
                         .hash
                 }
                 None => {
-                    let mut hashes: Vec<String> = conn
-                        .prepare("SELECT hash FROM organisations")?
-                        .query_map([], |r| r.get(0))?
-                        .collect::<Result<_, _>>()?;
-                    if hashes.len() != 1 {
-                        bail!("{} organisations exist: pass --org", hashes.len());
+                    let mut orgs = catalog.list_orgs().await?;
+                    if orgs.len() != 1 {
+                        bail!("{} organisations exist: pass --org", orgs.len());
                     }
-                    hashes.remove(0)
+                    orgs.remove(0).hash
                 }
             };
-            let (info, secret) = catalog::create_key(&conn, &org, role, name.as_deref())?;
+            let (info, secret) = catalog.create_key(&org, role, name.as_deref()).await?;
             println!(
                 "id {} role {} org {}",
                 info.id,
@@ -228,7 +233,7 @@ fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             println!("key (shown once): {secret}");
         }
         KeysCommand::List => {
-            for key in catalog::list_keys(&conn, None)? {
+            for key in catalog.list_keys(None).await? {
                 println!(
                     "{}  {}  {:<12}  {}  {}{}",
                     key.id,
@@ -245,7 +250,7 @@ fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id } => {
-            if !catalog::revoke_key(&conn, &id, None)? {
+            if !catalog.revoke_key(&id, None).await? {
                 bail!("no active key with id {id}");
             }
             println!("revoked {id}");

@@ -74,6 +74,7 @@ pub struct MediaMetrics {
     /// RTMP players connected now.
     pub players: Gauge,
     dropped: BySink,
+    refused: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 impl MediaMetrics {
@@ -82,6 +83,11 @@ impl MediaMetrics {
         self.dropped
             .get_or_create(&vec![("sink", sink)])
             .inc_by(packets);
+    }
+
+    /// An RTMP publisher or player was refused admission (`session::Refusal::label`).
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&vec![("reason", reason)]).inc();
     }
 }
 
@@ -207,6 +213,11 @@ impl Metrics {
             "players",
             "RTMP players connected now",
             media.players.clone(),
+        );
+        sub.register(
+            "refused",
+            "RTMP publishers and players refused admission, by reason",
+            media.refused.clone(),
         );
         registry.register(
             "dropped_packets",

@@ -1,14 +1,15 @@
-//! What each stream's processing is doing right now: per stream, per sink (`rec`, later
-//! `replay`, `thumbs`, `motionclip`), its state, last success, last error and counts.
+//! What a stream's processing is doing right now: per sink (`rec`, `replay`, `thumbs`,
+//! `motionclip`), its state, last success, last error and counts.
 //!
-//! Kept in memory (it describes the running process; the catalog keeps what outlives it) and
-//! shown by `GET /stream/{id}` under `playout.rtmp[].status`, next to the `processing`
-//! settings rather than inside them, so a client can send the settings it read straight back.
+//! Kept in memory (it describes the running process; the catalog keeps what outlives it),
+//! one [`StreamStatus`] per stream held by the live-session registry (`session`) across the
+//! stream's sessions, and handed to the sinks a session starts. Shown by `GET /stream/{id}`
+//! under `playout.rtmp[].status`, next to the `processing` settings rather than inside them,
+//! so a client can send the settings it read straight back.
 
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use uuid::Uuid;
 
 /// What a sink is doing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -50,23 +51,23 @@ pub struct SinkStatus {
     pub detail: Option<String>,
 }
 
-/// Every stream's sink statuses; cheap to clone and share.
+/// One stream's sink statuses; cheap to clone (clones share them).
 #[derive(Debug, Clone, Default)]
-pub struct StatusBoard {
-    streams: Arc<Mutex<HashMap<Uuid, BTreeMap<&'static str, SinkStatus>>>>,
+pub struct StreamStatus {
+    sinks: Arc<Mutex<BTreeMap<&'static str, SinkStatus>>>,
 }
 
-impl StatusBoard {
+impl StreamStatus {
     /// Applies `change` to one sink's status (created idle on first use).
-    pub fn update(&self, stream: Uuid, sink: &'static str, change: impl FnOnce(&mut SinkStatus)) {
-        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        change(streams.entry(stream).or_default().entry(sink).or_default());
+    pub fn update(&self, sink: &'static str, change: impl FnOnce(&mut SinkStatus)) {
+        let mut sinks = self.sinks.lock().unwrap_or_else(PoisonError::into_inner);
+        change(sinks.entry(sink).or_default());
     }
 
     /// Marks progress now.
-    pub fn success(&self, stream: Uuid, sink: &'static str) {
+    pub fn success(&self, sink: &'static str) {
         let now = crate::catalog::now_rfc3339();
-        self.update(stream, sink, |s| {
+        self.update(sink, |s| {
             s.state = SinkState::Active;
             s.last_success = Some(now);
             s.detail = None;
@@ -74,9 +75,9 @@ impl StatusBoard {
     }
 
     /// Records an error that stopped the sink for this session.
-    pub fn error(&self, stream: Uuid, sink: &'static str, message: String) {
+    pub fn error(&self, sink: &'static str, message: String) {
         let at = crate::catalog::now_rfc3339();
-        self.update(stream, sink, |s| {
+        self.update(sink, |s| {
             s.state = SinkState::Error;
             s.errors += 1;
             s.last_error = Some(ErrorNote { at, message });
@@ -84,17 +85,29 @@ impl StatusBoard {
     }
 
     /// Marks a configured sink as not running for a reason that is not an error.
-    pub fn disabled(&self, stream: Uuid, sink: &'static str, detail: String) {
-        self.update(stream, sink, |s| {
+    pub fn disabled(&self, sink: &'static str, detail: String) {
+        self.update(sink, |s| {
             s.state = SinkState::Disabled;
             s.detail = Some(detail);
         });
     }
 
-    /// The statuses of one stream's sinks, by sink id.
-    pub fn of(&self, stream: Uuid) -> BTreeMap<&'static str, SinkStatus> {
-        let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        streams.get(&stream).cloned().unwrap_or_default()
+    /// A running sink that finished with its session goes back to idle (an error that
+    /// stopped it stays shown).
+    pub fn idle(&self, sink: &'static str) {
+        self.update(sink, |s| {
+            if s.state == SinkState::Active {
+                s.state = SinkState::Idle;
+            }
+        });
+    }
+
+    /// Every sink's status, by sink id.
+    pub fn snapshot(&self) -> BTreeMap<&'static str, SinkStatus> {
+        self.sinks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -104,18 +117,20 @@ mod tests {
 
     #[test]
     fn an_error_stays_visible_after_the_sink_runs_again() {
-        let board = StatusBoard::default();
-        let id = Uuid::new_v4();
-        assert!(board.of(id).is_empty());
-        board.success(id, "rec");
-        board.error(id, "rec", "disk full".into());
-        assert_eq!(board.of(id)["rec"].state, SinkState::Error);
-        board.success(id, "rec");
-        board.update(id, "rec", |s| s.skipped += 1);
-        let rec = &board.of(id)["rec"];
+        let status = StreamStatus::default();
+        assert!(status.snapshot().is_empty());
+        status.success("rec");
+        status.error("rec", "disk full".into());
+        assert_eq!(status.snapshot()["rec"].state, SinkState::Error);
+        status.idle("rec");
+        assert_eq!(status.snapshot()["rec"].state, SinkState::Error);
+        status.success("rec");
+        status.update("rec", |s| s.skipped += 1);
+        let rec = &status.snapshot()["rec"];
         assert_eq!(rec.state, SinkState::Active);
         assert_eq!((rec.errors, rec.skipped), (1, 1));
         assert_eq!(rec.last_error.as_ref().unwrap().message, "disk full");
-        assert!(board.of(Uuid::new_v4()).is_empty());
+        status.idle("rec");
+        assert_eq!(status.snapshot()["rec"].state, SinkState::Idle);
     }
 }

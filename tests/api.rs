@@ -3,43 +3,16 @@
 mod common;
 
 use common::*;
-use reelay::catalog::{create_key, create_org, Role};
+use reelay::catalog::Role;
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_and_organisations() {
     let t = start().await;
-    let org = t
-        .server
-        .catalog
-        .call(|conn| {
-            let hash: String =
-                conn.query_row("SELECT hash FROM organisations", [], |r| r.get(0))?;
-            Ok(hash)
-        })
-        .await
-        .unwrap();
-    let (o, u, r) = (org.clone(), org.clone(), org.clone());
-    let user = t
-        .server
-        .catalog
-        .call(move |c| Ok(create_key(c, &u, Role::User, None)?.1))
-        .await
-        .unwrap();
-    let reader = t
-        .server
-        .catalog
-        .call(move |c| Ok(create_key(c, &r, Role::ReadOnly, None)?.1))
-        .await
-        .unwrap();
-    let _ = o;
-    let other_admin = t
-        .server
-        .catalog
-        .call(|c| Ok(create_org(c, "other")?.1))
-        .await
-        .unwrap();
+    let user = t.key(Role::User).await;
+    let reader = t.key(Role::ReadOnly).await;
+    let (_, other_admin) = t.server.catalog.create_org("other").await.unwrap();
 
     let stream = t.create_stream().await;
     let id = stream["id"].as_str().unwrap();

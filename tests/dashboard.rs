@@ -11,7 +11,7 @@ mod common;
 
 use common::webdriver::Browser;
 use common::*;
-use reelay::catalog::{create_key, Role};
+use reelay::catalog::Role;
 use reelay::client::RtmpClient;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -556,18 +556,7 @@ async fn dashboard_end_to_end_in_chromium() {
     assert_clean(&browser, "list").await;
 
     // --- A read-only key sees no edit control.
-    let org = t
-        .server
-        .catalog
-        .call(|conn| Ok(reelay::catalog::list_orgs(conn)?[0].hash.clone()))
-        .await
-        .unwrap();
-    let reader = t
-        .server
-        .catalog
-        .call(move |conn| Ok(create_key(conn, &org, Role::ReadOnly, None)?.1))
-        .await
-        .unwrap();
+    let reader = t.key(Role::ReadOnly).await;
     sign_in(&browser, &t, &reader).await;
     assert!(browser.find("#new-stream").await.is_none());
     let (_, listed) = t.get("/stream?per_page=25").await;

@@ -102,11 +102,18 @@ async fn late_joiner_starts_at_a_keyframe_with_headers() {
     // Ingest reads on a shared grid (50 ms): let the server take in the burst before joining.
     let hub = t
         .server
-        .hubs
+        .sessions
         .get(uuid::Uuid::parse_str(stream["id"].as_str().unwrap()).unwrap())
-        .unwrap();
+        .unwrap()
+        .hub
+        .clone();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while hub.ring_usage().0 < 60 || hub.config().generation < 2 {
+    let configured = |hub: &reelay::hub::StreamHub| {
+        hub.newest_access_point()
+            .0
+            .is_some_and(|p| p.config.generation >= 2)
+    };
+    while hub.ring_usage().0 < 60 || !configured(&hub) {
         assert!(std::time::Instant::now() < deadline, "ingest stalled");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -173,18 +180,11 @@ async fn refusals_close_the_connection_and_keep_the_server_up() {
 
     // Locked and deleted streams.
     for state in ["locked", "deleted"] {
-        let id2 = id.clone();
-        let st = state.to_string();
-        t.server
-            .catalog
-            .call(move |conn| {
-                conn.execute(
-                    "UPDATE streams SET state = ?1 WHERE id = ?2",
-                    rusqlite::params![st, id2],
-                )?;
-                Ok(())
-            })
-            .await
+        t.sql()
+            .execute(
+                "UPDATE streams SET state = ?1 WHERE id = ?2",
+                rusqlite::params![state, id],
+            )
             .unwrap();
         let mut c = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
         assert!(
@@ -295,10 +295,7 @@ async fn graceful_shutdown_closes_sessions() {
         .await
         .expect("shutdown finishes");
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
-    let sessions = catalog
-        .call(move |conn| reelay::catalog::list_sessions(conn, uuid))
-        .await
-        .unwrap();
+    let sessions = catalog.list_sessions(uuid).await.unwrap();
     assert_eq!(sessions[0].end_reason.as_deref(), Some("shutdown"));
     drop(publisher);
     drop(dir);
@@ -348,7 +345,7 @@ async fn a_player_that_does_not_read_never_slows_the_publisher() {
     let stuck = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
     let stuck_socket = stuck.into_play_socket(&name).await.unwrap();
     // A lossless reader inside the server checks that ingest delivers every packet.
-    let hub = t.server.hubs.get(id).unwrap();
+    let hub = t.server.sessions.get(id).unwrap().hub.clone();
     let mut recorder = hub.subscribe(reelay::hub::Delivery::Lossless);
 
     // 2 minutes of media (~9 MB), as fast as the publisher can send it.
@@ -362,7 +359,7 @@ async fn a_player_that_does_not_read_never_slows_the_publisher() {
         let mut n = 0usize;
         loop {
             match recorder.next().await {
-                reelay::hub::Event::Packet(_) => n += 1,
+                reelay::hub::Event::Item(_) => n += 1,
                 reelay::hub::Event::Ended => return n,
                 gap => panic!("lossless reader lost data after {n} packets: {gap:?}"),
             }
@@ -371,11 +368,7 @@ async fn a_player_that_does_not_read_never_slows_the_publisher() {
     send_tags(&mut publisher, &tags, 0.0).await;
     let push_time = started.elapsed();
     // Meanwhile the stuck player was skipped forward (and eventually dropped).
-    assert!(
-        hub.dropped_packets
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-    );
+    assert!(hub.dropped_items.load(std::sync::atomic::Ordering::Relaxed) > 0);
     publisher.stop_publishing().await.unwrap();
     let delivered = tokio::time::timeout(Duration::from_secs(10), reader)
         .await

@@ -5,25 +5,14 @@
 mod common;
 
 use common::*;
-use reelay::catalog::{create_key, create_org, Role};
+use reelay::catalog::Role;
 use reelay::client::{ClientError, RtmpClient};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-async fn org_hash(t: &TestServer) -> String {
-    let (status, org) = t.get("/organisation").await;
-    assert_eq!(status, 200, "{org}");
-    org["hash"].as_str().unwrap().to_string()
-}
-
 async fn key_of(t: &TestServer, role: Role) -> String {
-    let org = org_hash(t).await;
-    t.server
-        .catalog
-        .call(move |c| Ok(create_key(c, &org, role, None)?.1))
-        .await
-        .unwrap()
+    t.key(role).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,12 +20,7 @@ async fn every_route_answers_each_role_as_specified() {
     let t = start().await;
     let user = key_of(&t, Role::User).await;
     let reader = key_of(&t, Role::ReadOnly).await;
-    let other_admin = t
-        .server
-        .catalog
-        .call(|c| Ok(create_org(c, "other")?.1))
-        .await
-        .unwrap();
+    let (_, other_admin) = t.server.catalog.create_org("other").await.unwrap();
     let keys: [(&str, Option<&str>); 5] = [
         ("admin", Some(&t.admin_key)),
         ("user", Some(&user)),
@@ -317,17 +301,11 @@ async fn processing_settings_are_validated_with_the_field_and_range() {
 
 /// Sets a stream's creation time (to build date ranges).
 async fn backdate(t: &TestServer, id: &str, created_at: &str) {
-    let (id, at) = (id.to_string(), created_at.to_string());
-    t.server
-        .catalog
-        .call(move |c| {
-            c.execute(
-                "UPDATE streams SET created_at = ?1 WHERE id = ?2",
-                rusqlite::params![at, id],
-            )?;
-            Ok(())
-        })
-        .await
+    t.sql()
+        .execute(
+            "UPDATE streams SET created_at = ?1 WHERE id = ?2",
+            rusqlite::params![created_at, id],
+        )
         .unwrap();
 }
 

@@ -97,10 +97,27 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO stream_tags (tag, stream_id)
         SELECT tags.value, streams.id FROM streams, json_each(streams.tags) AS tags;
     CREATE INDEX streams_group ON streams(streamgroup, idx);",
+    // 5: sessions name their node; the database keeps one open session per stream (older
+    // catalogs: extra open sessions a crash left are closed as recovered first); picture
+    // history (thumbnails, motion clips) is listed here instead of by reading folders.
+    "ALTER TABLE sessions ADD COLUMN node_id TEXT NOT NULL DEFAULT '';
+    UPDATE sessions SET ended_at = started_at, end_reason = 'recovered'
+        WHERE ended_at IS NULL AND rowid NOT IN
+            (SELECT MAX(rowid) FROM sessions WHERE ended_at IS NULL GROUP BY stream_id);
+    CREATE UNIQUE INDEX sessions_one_open ON sessions(stream_id) WHERE ended_at IS NULL;
+    CREATE TABLE pictures (
+        id INTEGER PRIMARY KEY,
+        stream_id TEXT NOT NULL REFERENCES streams(id),
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX pictures_stream ON pictures(stream_id, kind, id);",
 ];
 
-/// Runs the migrations not yet applied, each in its own transaction.
-pub fn migrate(conn: &Connection) -> Result<(), CatalogError> {
+/// Runs the migrations not yet applied, each in its own transaction; returns the version the
+/// catalog had before (0: new).
+pub fn migrate(conn: &Connection) -> Result<usize, CatalogError> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(0);
     if applied > MIGRATIONS.len() {
@@ -110,10 +127,11 @@ pub fn migrate(conn: &Connection) -> Result<(), CatalogError> {
         )));
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = conn.unchecked_transaction()?;
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index + 1)?;
         tx.commit()?;
     }
-    Ok(())
+    Ok(applied)
 }

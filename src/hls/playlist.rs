@@ -13,10 +13,11 @@ use std::fmt::Write;
 /// One segment as the playlists list it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentEntry {
-    /// Media sequence number, also the file name (`<sequence>.m4s`).
     pub sequence: u64,
+    /// Its URI, relative to the playlist (the file name `storage::layout` gives it).
+    pub uri: String,
     pub duration_secs: f64,
-    /// The init segment it needs (`init-<n>.mp4`).
+    /// The URI of the init segment it needs.
     pub init: String,
     /// Timestamps or codecs do not continue from the previous segment.
     pub discontinuity: bool,
@@ -77,8 +78,8 @@ impl MediaPlaylist {
         }
         let _ = write!(
             lines,
-            "#EXT-X-PROGRAM-DATE-TIME:{}\n#EXTINF:{:.3},\n{}.m4s\n",
-            entry.program_date_time, entry.duration_secs, entry.sequence
+            "#EXT-X-PROGRAM-DATE-TIME:{}\n#EXTINF:{:.3},\n{}\n",
+            entry.program_date_time, entry.duration_secs, entry.uri
         );
         self.target_duration = self
             .target_duration

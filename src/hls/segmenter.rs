@@ -32,8 +32,8 @@ impl Default for SegmenterSettings {
 /// An init segment to store before the media segments that use it.
 #[derive(Debug, Clone)]
 pub struct InitSegment {
-    /// File name, `init-<n>.mp4`.
-    pub name: String,
+    /// Its number in the session, from 1 (the storage layout names the file after it).
+    pub number: u32,
     pub bytes: Vec<u8>,
 }
 
@@ -46,8 +46,8 @@ pub struct Segment {
     pub duration_secs: f64,
     /// Source decode time (ms) of its first packet, for `EXT-X-PROGRAM-DATE-TIME`.
     pub start_dts_ms: i64,
-    /// The init segment it needs, by name.
-    pub init: String,
+    /// The number of the init segment it needs.
+    pub init: u32,
     /// A new init segment to store first (the first segment, or after a codec change).
     pub new_init: Option<InitSegment>,
     pub discontinuity: bool,
@@ -57,7 +57,7 @@ pub struct Segment {
 struct Current {
     fragmenter: Fragmenter,
     config: Arc<CodecConfig>,
-    init: String,
+    init: u32,
     new_init: Option<InitSegment>,
     has_video: bool,
     /// Source dts of the segment's first packet.
@@ -175,14 +175,17 @@ impl Segmenter {
             return Ok(false);
         }
         self.inits += 1;
-        let name = format!("init-{}.mp4", self.inits);
+
         let has_video = tracks.iter().any(|t| t.track == Track::Video);
         let bytes = init_segment(&tracks)?;
         self.current = Some(Current {
             fragmenter: Fragmenter::new(tracks),
             config: config.clone(),
-            init: name.clone(),
-            new_init: Some(InitSegment { name, bytes }),
+            init: self.inits,
+            new_init: Some(InitSegment {
+                number: self.inits,
+                bytes,
+            }),
             has_video,
             start_dts_ms: None,
             discontinuity: self.discontinuity_next,
@@ -228,7 +231,7 @@ impl Segmenter {
             bytes: fragment.bytes,
             duration_secs,
             start_dts_ms,
-            init: current.init.clone(),
+            init: current.init,
             new_init: current.new_init.take(),
             discontinuity: std::mem::take(&mut current.discontinuity),
         }))

@@ -2,7 +2,7 @@
 //! checks. No key or an unknown key: 401; a role too low: 403.
 
 use super::{ApiError, AppState};
-use crate::catalog::{authenticate, Principal, Role};
+use crate::catalog::{Principal, Role};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -48,7 +48,7 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or_else(|| unauthorized("send an API key in X-BINTU-APIKEY"))?;
         let principal = state
             .catalog
-            .call(move |conn| authenticate(conn, &key))
+            .authenticate(&key)
             .await?
             .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
         Ok(Auth(principal))

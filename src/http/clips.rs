@@ -2,19 +2,22 @@
 //! from its replay segments (`hls::clip`), or, for a session without replay, from its
 //! recordings (`mux::cut`), never re-encoding; `/clips/...` serves it.
 
-use super::files::{safe_relative, serve_file};
+use super::files::{serve_key, IMMUTABLE};
 use super::stream_views::clip_view;
 use super::streams::{load, parse_body};
 use super::views::{AssetView, ErrorBody};
 use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
-use crate::catalog::{self, Clip, Role};
-use crate::hls::clip::{parse_playlist, plan_clip, ClipPlan};
+use crate::catalog::{self, Clip, Replay, Role};
+use crate::hls::clip::{parse_playlist, plan_clip};
 use crate::mux::cut::{cut, CutError};
 use crate::mux::finalize::finalize_window;
+use crate::storage::layout::{self, REPLAY_PLAYLIST};
+use crate::storage::{Durability, Store};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use bytes::Bytes;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -31,30 +34,101 @@ pub struct ClipRequest {
     end: f64,
 }
 
-/// Reads the planned files, finalises them into `path` (temp file + rename, synced); returns
-/// size and duration.
-fn write_clip(
-    dir: &std::path::Path,
-    plan: &ClipPlan,
-    path: &std::path::Path,
-) -> std::io::Result<(u64, f64)> {
-    let mut bytes = std::fs::read(dir.join(&plan.init))?;
-    for segment in &plan.segments {
-        bytes.extend_from_slice(&std::fs::read(dir.join(segment))?);
+/// The replay holds nothing to cut from yet.
+fn replay_empty() -> ApiError {
+    ApiError {
+        status: StatusCode::CONFLICT,
+        code: "conflict",
+        message: "the replay holds no media yet".into(),
+        field: Some("session".into()),
     }
-    let mut file = std::io::Cursor::new(bytes);
-    let done = finalize_window(&mut file, Some(plan.window))
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    write_bytes(path, file.get_ref())?;
-    Ok((done.size_bytes, done.duration_secs))
 }
 
-/// Writes a clip file atomically and synced (it is listed right after).
-fn write_bytes(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+/// Cuts `start..end` from a replay's stored segments into a regular MP4's bytes and its
+/// duration: the playlist says which segments, the edit list trims them.
+async fn clip_from_replay(
+    state: &AppState,
+    replay: &Replay,
+    start: f64,
+    end: f64,
+) -> Result<(Vec<u8>, f64), ApiError> {
+    let store: &dyn Store = state.store.as_ref();
+    let playlist_key = layout::file_in(&replay.key, REPLAY_PLAYLIST).ok_or_else(replay_empty)?;
+    let playlist = store
+        .read(&playlist_key)
+        .await
+        .map_err(|_| replay_empty())?;
+    let playlist = String::from_utf8_lossy(&playlist);
+    let segments = parse_playlist(&playlist, replay.origin.as_deref()).map_err(|e| {
+        tracing::error!(replay = %replay.key, error = %e, "unreadable replay playlist");
+        ApiError::internal("the replay playlist is unreadable")
+    })?;
+    let plan =
+        plan_clip(&segments, start, end).map_err(|e| ApiError::invalid(e.field, e.message))?;
+    let mut bytes = Vec::new();
+    for name in std::iter::once(&plan.init).chain(&plan.segments) {
+        let key = layout::file_in(&replay.key, name).ok_or_else(|| {
+            tracing::error!(replay = %replay.key, file = %name, "a replay playlist lists a file that is not a plain name");
+            ApiError::internal("the replay playlist is unreadable")
+        })?;
+        let part = store.read(&key).await.map_err(|e| {
+            // Segments of a sliding window can leave between planning and reading.
+            tracing::warn!(file = %key, error = %e, "clip could not read a segment");
+            ApiError::invalid(
+                "start",
+                format!("the replay no longer holds that range: {e}"),
+            )
+        })?;
+        bytes.extend_from_slice(&part);
     }
-    crate::sinks::write_atomically(path, bytes, true)
+    let window = plan.window;
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::io::Cursor::new(bytes);
+        let done = finalize_window(&mut file, Some(window))?;
+        Ok::<_, crate::mux::finalize::FinalizeError>((file.into_inner(), done.duration_secs))
+    })
+    .await
+    .map_err(|_| ApiError::internal("the clip task stopped"))?
+    .map_err(|e| {
+        tracing::error!(replay = %replay.key, error = %e, "clip from replay segments failed");
+        ApiError::internal("cannot cut the replay")
+    })
+}
+
+/// Cuts `start..end` from a session's finished recordings (read in place, only the chosen
+/// samples).
+async fn clip_from_recordings(
+    state: &AppState,
+    keys: Vec<String>,
+    start: f64,
+    end: f64,
+) -> Result<(Vec<u8>, f64), ApiError> {
+    let store = state.store.clone();
+    let names = keys.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut files = Vec::with_capacity(keys.len());
+        for (index, key) in keys.iter().enumerate() {
+            files.push(
+                store
+                    .open_blocking(key, false)
+                    .map_err(|e| CutError::Read {
+                        file: index,
+                        message: e.to_string(),
+                    })?,
+            );
+        }
+        cut(&mut files, start, end)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the clip task stopped"))?
+    .map_err(|e| match e {
+        CutError::Refused(e) => ApiError::invalid(e.field, e.message),
+        CutError::Read { file, ref message } => {
+            let key = names.get(file).map_or("?", String::as_str);
+            tracing::error!(file = %key, error = %message, "clip from recordings failed");
+            ApiError::internal("cannot read the recording")
+        }
+    })
 }
 
 /// `POST /stream/{id}/clips`
@@ -79,56 +153,16 @@ pub async fn create(
         .map_err(|_| ApiError::invalid("session", "not a session id"))?;
     let replay = state
         .catalog
-        .call(move |conn| catalog::get_replay(conn, session_id))
+        .get_replay(session_id)
         .await?
         .filter(|r| r.stream_id == stream.id);
-    let clip_id = Uuid::new_v4();
-    let relative = format!("clips/{}/{clip_id}.mp4", stream.streamname);
-    let path = state.data_dir.join(&relative);
     let (start, end) = (request.start, request.end);
-    let written = match replay {
-        Some(replay) => {
-            let dir = state.data_dir.join(&replay.path);
-            let playlist = tokio::fs::read_to_string(dir.join("index.m3u8"))
-                .await
-                .map_err(|_| ApiError {
-                    status: StatusCode::CONFLICT,
-                    code: "conflict",
-                    message: "the replay holds no media yet".into(),
-                    field: Some("session".into()),
-                })?;
-            let segments = parse_playlist(&playlist, replay.origin.as_deref()).map_err(|e| {
-                tracing::error!(replay = %replay.path, error = %e, "unreadable replay playlist");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the replay playlist is unreadable",
-                )
-            })?;
-            let plan = plan_clip(&segments, start, end)
-                .map_err(|e| ApiError::invalid(e.field, e.message))?;
-            tokio::task::spawn_blocking(move || write_clip(&dir, &plan, &path))
-                .await
-                .map_err(|e| {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                })?
-                .map_err(|e| {
-                    // Segments of a sliding window can leave between planning and reading.
-                    tracing::warn!(error = %e, "clip could not be written");
-                    ApiError::invalid(
-                        "start",
-                        format!("the replay no longer holds that range: {e}"),
-                    )
-                })?
-        }
+    let (bytes, duration) = match replay {
+        Some(replay) => clip_from_replay(&state, &replay, start, end).await?,
         None => {
             // No replay: cut from the session's recordings, if it was recorded.
-            let stream_id = stream.id;
-            let recordings = state
-                .catalog
-                .call(move |conn| catalog::session_recordings(conn, session_id))
-                .await?;
-            if recordings.is_empty() || recordings.iter().any(|r| r.stream_id != stream_id) {
+            let recordings = state.catalog.session_recordings(session_id).await?;
+            if recordings.is_empty() || recordings.iter().any(|r| r.stream_id != stream.id) {
                 return Err(ApiError {
                     status: StatusCode::CONFLICT,
                     code: "conflict",
@@ -136,53 +170,34 @@ pub async fn create(
                     field: Some("session".into()),
                 });
             }
-            let files: Vec<std::path::PathBuf> = recordings
-                .iter()
-                .map(|r| state.data_dir.join(&r.path))
-                .collect();
-            tokio::task::spawn_blocking(move || {
-                let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-                let (bytes, duration) = cut(&paths, start, end)?;
-                write_bytes(&path, &bytes).map_err(|e| CutError::Read {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                Ok::<_, CutError>((bytes.len() as u64, duration))
-            })
-            .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })?
-            .map_err(|e| match e {
-                CutError::Refused(e) => ApiError::invalid(e.field, e.message),
-                CutError::Read { .. } => {
-                    tracing::error!(error = %e, "clip from recordings failed");
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "cannot read the recording",
-                    )
-                }
-            })?
+            let keys = recordings.into_iter().map(|r| r.key).collect();
+            clip_from_recordings(&state, keys, start, end).await?
         }
     };
-    let (size, duration) = written;
+    let clip_id = Uuid::new_v4();
+    let key = layout::clip(&stream.streamname, clip_id);
+    let size = bytes.len() as u64;
+    // Synced before it is listed.
+    let store: &dyn Store = state.store.as_ref();
+    store
+        .put(&key, Bytes::from(bytes), Durability::Synced)
+        .await
+        .map_err(|e| {
+            tracing::error!(file = %key, error = %e, "cannot write a clip");
+            ApiError::internal("cannot write the clip")
+        })?;
     let clip = Clip {
         id: clip_id,
         stream_id: stream.id,
         session_id,
-        path: relative,
+        key,
         created_at: catalog::now_rfc3339(),
         start_secs: request.start,
         end_secs: request.end,
         size,
         duration_secs: duration,
     };
-    let listed = clip.clone();
-    state
-        .catalog
-        .call(move |conn| catalog::insert_clip(conn, &listed))
-        .await?;
+    state.catalog.insert_clip(clip.clone()).await?;
     Ok((StatusCode::CREATED, Json(clip_view(&state, &stream, &clip))))
 }
 
@@ -193,16 +208,7 @@ pub async fn serve(
     headers: HeaderMap,
     Path((streamname, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    if !safe_relative(&streamname) || !safe_relative(&file) || !file.ends_with(".mp4") {
-        return Err(ApiError::not_found("clip"));
-    }
-    let path = state.data_dir.join("clips").join(&streamname).join(&file);
-    serve_file(
-        &path,
-        &method,
-        &headers,
-        "video/mp4",
-        "public, max-age=31536000, immutable",
-    )
-    .await
+    let key =
+        layout::clip_from_url(&streamname, &file).ok_or_else(|| ApiError::not_found("clip"))?;
+    serve_key(&state, &key, &method, &headers, "video/mp4", IMMUTABLE).await
 }

@@ -1,66 +1,105 @@
-//! File serving for `/vod/...` (SPEC "Files"): byte ranges (RFC 9110 §14), `ETag` and
-//! `Last-Modified` with conditional requests, correct content types, no directory listings,
-//! and no path that leaves the data folder (only plain name segments are accepted, so `..`,
-//! absolute paths and encoded separators answer 404 before the file system is touched).
+//! Serving stored files (SPEC "Files"): `/vod/…`, `/thumbnails/…`, and the HLS and clip
+//! files other modules route here. Byte ranges, strong `ETag`s, `Last-Modified`, and the
+//! conditional requests of RFC 9110 in its order (`If-Match`, `If-Unmodified-Since`,
+//! `If-None-Match`, `If-Modified-Since`) come from tower-http's `ServeFile`; `If-Range`, which
+//! `ServeFile` does not evaluate, is checked here against the validators `ServeFile` itself
+//! sends, with the `headers` crate's typed header: when it does not match exactly, the range
+//! is dropped and the whole file is sent, never a range of a different version.
 //!
-//! Not here: producing the files (`sinks`).
+//! URL paths become storage keys only through `storage::layout`, which accepts plain name
+//! segments alone: `..`, absolute paths, encoded separators and dot files answer 404 before
+//! the file system is touched. No directory is ever listed.
+//!
+//! Not here: producing the files (`sinks`), naming them (`storage::layout`).
 
 use super::{ApiError, AppState};
+use crate::storage::layout;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use std::io::SeekFrom;
-use std::time::UNIX_EPOCH;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::response::Response;
+use headers::{ETag, HeaderMapExt, IfRange, LastModified};
+use std::time::SystemTime;
+use tower_http::services::ServeFile;
 
-/// Whether every segment is a plain file or folder name.
-pub fn safe_relative(path: &str) -> bool {
-    !path.is_empty()
-        && path.split('/').all(|segment| {
-            !segment.is_empty()
-                && !segment.starts_with('.')
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        })
+/// Cache lifetime of files that never change once written (segments, history, clips).
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// A request as `ServeFile` takes it: the method and headers that matter.
+fn file_request(method: &Method, headers: HeaderMap) -> Request<()> {
+    let mut request = Request::new(());
+    *request.method_mut() = method.clone();
+    *request.headers_mut() = headers;
+    request
 }
 
-/// A parsed `Range` header against a file length: `Ok(None)` = whole file.
-fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Ok(None); // unknown unit: ignore, serve the whole file
+/// Whether an `If-Range` precondition holds for the file at `path`: its value is exactly the
+/// strong `ETag` or the `Last-Modified` date `ServeFile` sends for it now (RFC 9110
+/// §13.1.5). Asks `ServeFile` for the validators with a plain `HEAD`.
+async fn if_range_holds(path: &std::path::Path, mime: &mime::Mime, if_range: &IfRange) -> bool {
+    let head = ServeFile::new_with_mime(path, mime)
+        .try_call(file_request(&Method::HEAD, HeaderMap::new()))
+        .await;
+    let Ok(head) = head else {
+        return false;
     };
-    if spec.contains(',') {
-        return Ok(None); // multiple ranges: serving the whole file is allowed
-    }
-    let (start, end) = spec.split_once('-').ok_or(())?;
-    let (start, end) = (start.trim(), end.trim());
-    let range = if start.is_empty() {
-        let suffix: u64 = end.parse().map_err(|_| ())?;
-        if suffix == 0 {
-            return Err(());
+    let etag = head.headers().typed_get::<ETag>();
+    let modified = head.headers().typed_get::<LastModified>();
+    etag.is_some_and(|etag| *if_range == IfRange::etag(etag))
+        || modified.is_some_and(|lm| *if_range == IfRange::date(SystemTime::from(lm)))
+}
+
+/// Serves the stored file `key` (already a valid key) with ranges and validators; 404 when
+/// it does not exist.
+pub async fn serve_key(
+    state: &AppState,
+    key: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    content_type: &'static str,
+    cache_control: &'static str,
+) -> Result<Response, ApiError> {
+    let path = state
+        .store
+        .path(key)
+        .map_err(|_| ApiError::not_found("file"))?;
+    let mime: mime::Mime = content_type
+        .parse()
+        .map_err(|_| ApiError::internal("a content type the server names is not a MIME type"))?;
+    let mut headers = headers.clone();
+    if headers.contains_key(header::RANGE) {
+        if let Some(if_range) = headers.typed_get::<IfRange>() {
+            if !if_range_holds(&path, &mime, &if_range).await {
+                headers.remove(header::RANGE);
+            }
         }
-        (len.saturating_sub(suffix), len.checked_sub(1).ok_or(())?)
-    } else {
-        let start: u64 = start.parse().map_err(|_| ())?;
-        let end = if end.is_empty() {
-            len.checked_sub(1).ok_or(())?
-        } else {
-            end.parse::<u64>()
-                .map_err(|_| ())?
-                .min(len.saturating_sub(1))
-        };
-        (start, end)
-    };
-    if range.0 > range.1 || range.0 >= len {
-        return Err(());
     }
-    Ok(Some(range))
-}
-
-fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    headers.remove(header::IF_RANGE);
+    let served = ServeFile::new_with_mime(&path, &mime)
+        .ignore_multi_range_requests(true)
+        .try_call(file_request(method, headers))
+        .await;
+    let response = match served {
+        Ok(response) => response,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::not_found("file"))
+        }
+        Err(e) => {
+            tracing::error!(file = %key, error = %e, "cannot read a stored file");
+            return Err(ApiError::internal("cannot read the file"));
+        }
+    };
+    let mut response = response.map(Body::new);
+    if response.status() == StatusCode::NOT_FOUND {
+        return Err(ApiError::not_found("file"));
+    }
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        );
+    }
+    Ok(response)
 }
 
 /// `GET`/`HEAD /vod/{*path}`
@@ -70,12 +109,10 @@ pub async fn vod(
     headers: HeaderMap,
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !safe_relative(&path) || !path.ends_with(".mp4") {
-        return Err(ApiError::not_found("file"));
-    }
-    let full = state.data_dir.join("vod").join(&path);
-    serve_file(
-        &full,
+    let key = layout::vod_from_url(&path).ok_or_else(|| ApiError::not_found("file"))?;
+    serve_key(
+        &state,
+        &key,
         &method,
         &headers,
         "video/mp4",
@@ -84,14 +121,11 @@ pub async fn vod(
     .await
 }
 
-/// The content type of a picture file name (`.jpg` thumbnail, `.gif` motion clip).
-fn picture_type(file: &str) -> Option<&'static str> {
-    if file.ends_with(".jpg") {
-        Some("image/jpeg")
-    } else if file.ends_with(".gif") {
-        Some("image/gif")
-    } else {
-        None
+/// The content type of a picture kind.
+fn picture_type(kind: crate::catalog::PictureKind) -> &'static str {
+    match kind {
+        crate::catalog::PictureKind::Thumbnail => "image/jpeg",
+        crate::catalog::PictureKind::MotionClip => "image/gif",
     }
 }
 
@@ -103,12 +137,10 @@ pub async fn latest_thumbnail(
     headers: HeaderMap,
     Path(file): Path<String>,
 ) -> Result<Response, ApiError> {
-    let content_type = picture_type(&file).filter(|_| safe_relative(&file));
-    let Some(content_type) = content_type else {
-        return Err(ApiError::not_found("thumbnail"));
-    };
-    let full = state.data_dir.join("thumbnails").join(&file);
-    serve_file(&full, &method, &headers, content_type, "public, max-age=5").await
+    let (key, kind) =
+        layout::picture_latest_from_url(&file).ok_or_else(|| ApiError::not_found("thumbnail"))?;
+    let cache = "public, max-age=5";
+    serve_key(&state, &key, &method, &headers, picture_type(kind), cache).await
 }
 
 /// `GET`/`HEAD /thumbnails/{streamname}/{file}`: a history picture (never changes).
@@ -118,136 +150,15 @@ pub async fn thumbnail_history(
     headers: HeaderMap,
     Path((streamname, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let content_type =
-        picture_type(&file).filter(|_| safe_relative(&streamname) && safe_relative(&file));
-    let Some(content_type) = content_type else {
-        return Err(ApiError::not_found("thumbnail"));
-    };
-    let full = state
-        .data_dir
-        .join("thumbnails")
-        .join(&streamname)
-        .join(&file);
-    let immutable = "public, max-age=31536000, immutable";
-    serve_file(&full, &method, &headers, content_type, immutable).await
-}
-
-/// Serves one file with ranges, `ETag`/`Last-Modified` and conditional requests; 404 when it
-/// is missing or not a regular file. The caller has checked that `full` is inside the data
-/// folder.
-pub async fn serve_file(
-    full: &std::path::Path,
-    method: &Method,
-    headers: &HeaderMap,
-    content_type: &'static str,
-    cache_control: &'static str,
-) -> Result<Response, ApiError> {
-    let mut file = tokio::fs::File::open(full)
-        .await
-        .map_err(|_| ApiError::not_found("file"))?;
-    let meta = file
-        .metadata()
-        .await
-        .map_err(|_| ApiError::not_found("file"))?;
-    if !meta.is_file() {
-        return Err(ApiError::not_found("file"));
-    }
-    let len = meta.len();
-    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let nanos = modified
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let etag = format!("\"{len:x}-{nanos:x}\"");
-    let mut response_headers = HeaderMap::new();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    response_headers.insert(header::ETAG, header_value(&etag));
-    response_headers.insert(
-        header::LAST_MODIFIED,
-        header_value(&httpdate::fmt_http_date(modified)),
-    );
-    response_headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if not_modified {
-        return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
-    }
-    // If-Range with a different validator: the file changed, send it whole.
-    let if_range_ok = headers
-        .get(header::IF_RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.trim() == etag);
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(value) if if_range_ok => match parse_range(value, len) {
-            Ok(range) => range,
-            Err(()) => {
-                response_headers.insert(
-                    header::CONTENT_RANGE,
-                    header_value(&format!("bytes */{len}")),
-                );
-                return Ok((StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response());
-            }
-        },
-        _ => None,
-    };
-    let (status, start, count) = match range {
-        Some((start, end)) => {
-            response_headers.insert(
-                header::CONTENT_RANGE,
-                header_value(&format!("bytes {start}-{end}/{len}")),
-            );
-            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
-        }
-        None => (StatusCode::OK, 0, len),
-    };
-    response_headers.insert(header::CONTENT_LENGTH, header_value(&count.to_string()));
-    if *method == Method::HEAD {
-        return Ok((status, response_headers).into_response());
-    }
-    file.seek(SeekFrom::Start(start))
-        .await
-        .map_err(|_| ApiError::not_found("file"))?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
-    Ok((status, response_headers, body).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Ok(Some((0, 9))));
-        assert_eq!(parse_range("bytes=90-", 100), Ok(Some((90, 99))));
-        assert_eq!(parse_range("bytes=-10", 100), Ok(Some((90, 99))));
-        assert_eq!(parse_range("bytes=50-500", 100), Ok(Some((50, 99))));
-        assert_eq!(parse_range("bytes=100-", 100), Err(()));
-        assert_eq!(parse_range("bytes=9-1", 100), Err(()));
-        assert_eq!(parse_range("bytes=-0", 100), Err(()));
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
-        assert_eq!(parse_range("items=0-1", 100), Ok(None));
-        assert_eq!(parse_range("bytes=x-1", 100), Err(()));
-    }
-
-    #[test]
-    fn only_plain_segments_are_served() {
-        assert!(safe_relative("eu/ABCDE/ABCDE-x1Y2z-1.mp4"));
-        for bad in [
-            "",
-            "/etc/passwd",
-            "eu/../../x.mp4",
-            "eu//x.mp4",
-            ".hidden.mp4",
-            "eu/%2e%2e/x",
-            "a\\b.mp4",
-        ] {
-            assert!(!safe_relative(bad), "{bad}");
-        }
-    }
+    let (key, kind) = layout::picture_history_from_url(&streamname, &file)
+        .ok_or_else(|| ApiError::not_found("thumbnail"))?;
+    serve_key(
+        &state,
+        &key,
+        &method,
+        &headers,
+        picture_type(kind),
+        IMMUTABLE,
+    )
+    .await
 }

@@ -4,8 +4,9 @@
 //! by axum's extractor, so malformed and unknown input gets that shape too.
 //!
 //! The JSON shapes are types (`views`) from which `/openapi.json` is generated (`openapi`).
-//!
-//! Not here yet: the dashboard.
+//! Handlers reach the catalog through its typed methods, live streams through the session
+//! registry, and files through the storage layout (`files`); the dashboard is embedded
+//! (`dashboard`).
 
 mod auth;
 mod clips;
@@ -18,9 +19,10 @@ mod stream_views;
 mod streams;
 pub mod views;
 
-use crate::catalog::{self, Catalog, CatalogError, StreamState};
+use crate::catalog::{Catalog, CatalogError, StreamState};
 use crate::config::PublicUrls;
-use crate::hub::Hubs;
+use crate::session::LiveSessions;
+use crate::storage::LocalStore;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -37,18 +39,12 @@ pub use auth::Auth;
 #[derive(Clone)]
 pub struct AppState {
     pub catalog: Catalog,
-    pub hubs: Hubs,
+    /// Live streams: their hubs, HLS outputs and sink statuses.
+    pub sessions: LiveSessions,
     pub urls: Arc<PublicUrls>,
-    pub region: String,
-    /// Served files live under it (`vod/...`).
-    pub data_dir: std::path::PathBuf,
+    /// Where served files are (by `storage::layout` key).
+    pub store: Arc<LocalStore>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// What each stream's processing is doing, shown with the stream.
-    pub status: crate::status::StatusBoard,
-    /// Live HLS outputs; a live-playlist request may start one.
-    pub hls: crate::sinks::hls::HlsContext,
-    /// Where on-demand sinks run (shutdown waits for them).
-    pub tasks: tokio_util::task::TaskTracker,
 }
 
 /// An API error with its HTTP status.
@@ -86,6 +82,11 @@ impl ApiError {
             "not_found",
             format!("{what} not found"),
         )
+    }
+
+    /// 500 with a message safe to show (details go to the log where the error happened).
+    pub fn internal(message: &str) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
 
@@ -170,19 +171,9 @@ async fn health() -> Json<views::Health> {
                description = "Prometheus metrics")))]
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     let scraped = &state.metrics.scraped;
-    match state
-        .catalog
-        .call(|conn| catalog::count_streams_by_state(conn))
-        .await
-    {
+    match state.catalog.count_streams_by_state().await {
         Ok(counts) => {
-            for stream_state in [
-                StreamState::Created,
-                StreamState::Live,
-                StreamState::Ended,
-                StreamState::Locked,
-                StreamState::Deleted,
-            ] {
+            for stream_state in StreamState::ALL {
                 let count = counts
                     .iter()
                     .find(|(s, _)| *s == stream_state)
@@ -197,7 +188,7 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
     }
     scraped
         .publishers
-        .set(i64::try_from(state.hubs.live_count()).unwrap_or(i64::MAX));
+        .set(i64::try_from(state.sessions.live_count()).unwrap_or(i64::MAX));
     (
         [(
             axum::http::header::CONTENT_TYPE,

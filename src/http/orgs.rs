@@ -6,7 +6,7 @@ use super::views::{
     PackagesBody,
 };
 use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
-use crate::catalog::{self, ApiKeyInfo, Organisation, PackageChange, Principal, Role};
+use crate::catalog::{ApiKeyInfo, Organisation, PackageChange, Principal, Role};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -48,7 +48,7 @@ pub async fn get(
     let org = auth.0.org_hash.clone();
     let found = state
         .catalog
-        .call(move |conn| catalog::get_org(conn, &org))
+        .get_org(&org)
         .await?
         .ok_or_else(|| ApiError::not_found("organisation"))?;
     Ok(Json(organisation_view(found)))
@@ -78,7 +78,7 @@ pub async fn set_packages(
     let org = auth.0.org_hash.clone();
     let updated = state
         .catalog
-        .call(move |conn| catalog::set_packages(conn, &org, change))
+        .set_packages(&org, change)
         .await?
         .ok_or_else(|| ApiError::not_found("organisation"))?;
     Ok(Json(organisation_view(updated)))
@@ -106,7 +106,7 @@ pub async fn create_key(
     let org = auth.0.org_hash.clone();
     let (info, secret) = state
         .catalog
-        .call(move |conn| catalog::create_key(conn, &org, body.role, body.name.as_deref()))
+        .create_key(&org, body.role, body.name.as_deref())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -132,10 +132,7 @@ pub async fn list_keys(
 ) -> Result<Json<ApiKeyList>, ApiError> {
     auth.require(Role::Admin)?;
     let org = auth.0.org_hash.clone();
-    let keys = state
-        .catalog
-        .call(move |conn| catalog::list_keys(conn, Some(&org)))
-        .await?;
+    let keys = state.catalog.list_keys(Some(&org)).await?;
     Ok(Json(ApiKeyList {
         items: keys.into_iter().map(key_view).collect(),
     }))
@@ -155,10 +152,7 @@ pub async fn own_key(
     let Principal {
         key_id, org_hash, ..
     } = auth.0;
-    let keys = state
-        .catalog
-        .call(move |conn| catalog::list_keys(conn, Some(&org_hash)))
-        .await?;
+    let keys = state.catalog.list_keys(Some(&org_hash)).await?;
     keys.into_iter()
         .find(|key| key.id == key_id)
         .map(|key| Json(key_view(key)))
@@ -180,10 +174,7 @@ pub async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Admin)?;
     let org = auth.0.org_hash.clone();
-    let revoked = state
-        .catalog
-        .call(move |conn| catalog::revoke_key(conn, &id, Some(&org)))
-        .await?;
+    let revoked = state.catalog.revoke_key(&id, Some(&org)).await?;
     if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {

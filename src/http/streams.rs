@@ -10,16 +10,15 @@ use super::views::{
 };
 use super::{ApiBody, ApiError, ApiQuery, AppState, Auth, NoParams};
 use crate::catalog::{
-    self, ChangeRefused, Lifecycle, NewTranscode, Role, StateChanged, StateFilter, Stream,
-    StreamQuery, StreamState,
+    self, ChangeRefused, Lifecycle, NewStreamGroup, NewTranscode, Role, SessionHistory,
+    StateChanged, StateFilter, Stream, StreamQuery, StreamState,
 };
-use crate::processing;
+use crate::processing::{FieldError, Processing, TranscodeProfile, PROFILE_RULE};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -79,15 +78,18 @@ pub async fn create(
     let tags = body.tags.unwrap_or_default();
     validate_tags(&tags, "tags")?;
     let processing = match &body.processing {
-        None | Some(Value::Null) => json!([]),
-        Some(p) => processing::validate(p, "processing")
-            .map_err(|e| ApiError::invalid(e.field, e.message))?,
+        None => Processing::default(),
+        Some(p) => Processing::parse(p, "processing").map_err(field_error)?,
     };
     let transcodes = validate_transcodes(body.transcodes.unwrap_or_default())?;
-    let org = auth.0.org_hash.clone();
+    let new = NewStreamGroup {
+        tags,
+        processing,
+        transcodes,
+    };
     let streams = state
         .catalog
-        .call(move |conn| catalog::create_stream_group(conn, &org, &tags, &processing, &transcodes))
+        .create_stream_group(&auth.0.org_hash, new)
         .await?;
     let first = streams
         .first()
@@ -109,48 +111,26 @@ fn validate_transcodes(transcodes: Vec<TranscodeBody>) -> Result<Vec<NewTranscod
     }
     let mut out: Vec<NewTranscode> = Vec::with_capacity(transcodes.len());
     for (i, transcode) in transcodes.into_iter().enumerate() {
-        let field = format!("transcodes[{i}].profile");
-        if !valid_profile(&transcode.profile) {
-            return Err(ApiError::invalid(
-                field,
-                "must be vtrans2-<width 10..=9999>x<height 10..=9999>x<kbit/s 10..=99999>x<fps 1..=120> (no leading zeros), e.g. vtrans2-852x480x800x25",
-            ));
-        }
+        let profile = TranscodeProfile::parse(&transcode.profile)
+            .ok_or_else(|| ApiError::invalid(format!("transcodes[{i}].profile"), PROFILE_RULE))?;
         let tags = transcode.tags.unwrap_or_default();
         validate_tags(&tags, &format!("transcodes[{i}].tags"))?;
-        out.push(NewTranscode {
-            profile: transcode.profile,
-            tags,
-        });
+        out.push(NewTranscode { profile, tags });
     }
     Ok(out)
 }
 
-/// Whether `profile` matches the pattern the OpenAPI document states for
-/// `TranscodeBody::profile`: width and height 10..=9999, kbit/s
-/// 10..=99999, fps 1..=120, without leading zeros.
-fn valid_profile(profile: &str) -> bool {
-    let Some(rest) = profile.strip_prefix("vtrans2-") else {
-        return false;
-    };
-    let parts: Vec<&str> = rest.split('x').collect();
-    let digits = [2..=4, 2..=4, 2..=5, 1..=3];
-    parts.len() == 4
-        && parts.iter().zip(digits).all(|(part, count)| {
-            count.contains(&part.len())
-                && part.bytes().all(|b| b.is_ascii_digit())
-                && !part.starts_with('0')
-        })
-        && parts[3].parse::<u32>().is_ok_and(|fps| fps <= 120)
+/// A refused setting as a 400 naming its field.
+fn field_error(e: FieldError) -> ApiError {
+    ApiError::invalid(e.field, e.message)
 }
 
 /// The stream `id` of the caller's organisation, or 404.
 pub async fn load(state: &AppState, auth: &Auth, id: &str) -> Result<Stream, ApiError> {
     let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found("stream"))?;
-    let org = auth.0.org_hash.clone();
     state
         .catalog
-        .call(move |conn| catalog::get_stream(conn, &org, id))
+        .get_stream(&auth.0.org_hash, id)
         .await?
         .ok_or_else(|| ApiError::not_found("stream"))
 }
@@ -316,18 +296,9 @@ pub async fn list(
     auth.require(Role::ReadOnly)?;
     let query = stream_query(query)?;
     let (page, per_page) = (query.page, query.per_page);
-    let org = auth.0.org_hash.clone();
-    let (found, groups) = state
-        .catalog
-        .call(move |conn| {
-            let found = catalog::list_streams(conn, &org, &query)?;
-            let ids: Vec<Uuid> = found.items.iter().map(|s| s.streamgroup).collect();
-            let groups = catalog::group_members(conn, &org, &ids)?;
-            Ok((found, groups))
-        })
-        .await?;
+    let found = state.catalog.list_streams(&auth.0.org_hash, query).await?;
     Ok(Json(StreamList {
-        items: list_views(&state, &found.items, &groups).await,
+        items: list_views(&state, &found),
         total: found.total,
         page,
         per_page,
@@ -348,11 +319,8 @@ pub async fn group(
 ) -> Result<Json<GroupView>, ApiError> {
     auth.require(Role::ReadOnly)?;
     let stream = load(&state, &auth, &id).await?;
-    let (org, group) = (stream.org_hash.clone(), stream.streamgroup);
-    let members = state
-        .catalog
-        .call(move |conn| catalog::group_streams(conn, &org, group))
-        .await?;
+    let group = stream.streamgroup;
+    let members = state.catalog.group_streams(&stream.org_hash, group).await?;
     let mut items = Vec::with_capacity(members.len());
     for member in &members {
         items.push(stream_with_assets(&state, member, 10).await?);
@@ -402,10 +370,9 @@ pub async fn set_tags(
     let body: TagsBody = parse_body(&body)?;
     validate_tags(&body.tags, "tags")?;
     let stream = load(&state, &auth, &id).await?;
-    let org = auth.0.org_hash.clone();
     let result = state
         .catalog
-        .call(move |conn| catalog::set_tags(conn, &org, stream.id, &body.tags))
+        .set_tags(&auth.0.org_hash, stream.id, body.tags)
         .await?;
     changed(&state, result).await
 }
@@ -429,14 +396,12 @@ pub async fn set_processing(
 ) -> Result<Json<StreamView>, ApiError> {
     auth.require(Role::User)?;
     let body: ProcessingBody = parse_body(&body)?;
-    let processing = processing::validate(&body.processing, "processing")
-        .map_err(|e| ApiError::invalid(e.field, e.message))?;
+    let processing = Processing::parse(&body.processing, "processing").map_err(field_error)?;
     let sync = body.sync.unwrap_or(false);
     let stream = load(&state, &auth, &id).await?;
-    let org = auth.0.org_hash.clone();
     let result = state
         .catalog
-        .call(move |conn| catalog::set_processing(conn, &org, stream.id, &processing, sync))
+        .set_processing(&auth.0.org_hash, stream.id, processing, sync)
         .await?;
     let Json(mut view) = changed(&state, result).await?;
     view.notice =
@@ -454,18 +419,15 @@ async fn lifecycle(
 ) -> Result<Json<StreamView>, ApiError> {
     auth.require(Role::User)?;
     let stream = load(state, auth, id).await?;
-    let org = auth.0.org_hash.clone();
     let result = state
         .catalog
-        .call(move |conn| catalog::change_state(conn, &org, stream.id, change))
+        .change_state(&auth.0.org_hash, stream.id, change)
         .await?;
     let result = result.map(|r| {
         r.map(|StateChanged { stream, changed }| {
             if change != Lifecycle::Unlock {
                 for member in changed {
-                    if let Some(hub) = state.hubs.get(member) {
-                        hub.stop_publishing();
-                    }
+                    state.sessions.stop(member);
                 }
             }
             stream
@@ -538,18 +500,12 @@ pub async fn sessions(
 ) -> Result<Json<SessionList>, ApiError> {
     auth.require(Role::ReadOnly)?;
     let stream = load(&state, &auth, &id).await?;
-    let stream_id = stream.id;
-    let (sessions, vods, replays, clips) = state
-        .catalog
-        .call(move |conn| {
-            Ok((
-                catalog::list_sessions(conn, stream_id)?,
-                catalog::list_vod_assets(conn, stream_id, usize::MAX)?,
-                catalog::list_replays(conn, stream_id, usize::MAX)?,
-                catalog::list_clips(conn, stream_id, usize::MAX)?,
-            ))
-        })
-        .await?;
+    let SessionHistory {
+        sessions,
+        vods,
+        replays,
+        clips,
+    } = state.catalog.session_history(stream.id).await?;
     let items = sessions
         .iter()
         .map(|s| SessionView {
@@ -578,32 +534,4 @@ pub async fn sessions(
         })
         .collect();
     Ok(Json(SessionList { items }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_profile;
-
-    #[test]
-    fn transcode_profiles_follow_the_documented_pattern() {
-        for good in [
-            "vtrans2-852x480x800x25",
-            "vtrans2-10x10x10x1",
-            "vtrans2-9999x9999x99999x120",
-        ] {
-            assert!(valid_profile(good), "{good}");
-        }
-        for bad in [
-            "vtrans2-852x480x800",
-            "vtrans2-852x480x800x121",
-            "vtrans2-0852x480x800x25",
-            "vtrans2-9x480x800x25",
-            "vtrans2-852x480x800x0",
-            "vtrans3-852x480x800x25",
-            "vtrans2-852x480x+800x25",
-            "vtrans2-10000x480x800x25",
-        ] {
-            assert!(!valid_profile(bad), "{bad}");
-        }
-    }
 }

@@ -3,6 +3,7 @@
 //! cannot drift from what the server answers.
 
 use crate::catalog::{Role, StreamState};
+use crate::processing::{Processing, ProcessingEntry, TranscodeProfile};
 use crate::status::SinkStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,10 +69,11 @@ pub struct RtmpPlayout {
     pub index: u32,
     /// `vtrans2-WxHxKBPSxFPS` for transcodes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub profile: Option<TranscodeProfile>,
     pub tags: Vec<String>,
     #[schema(value_type = Vec<ProcessingEntry>)]
-    pub processing: Value,
+    pub processing: Processing,
     /// What each running sink is doing, by processing id (and `transcoding`).
     pub status: BTreeMap<String, SinkStatus>,
 }
@@ -135,34 +137,6 @@ pub struct PictureView {
     #[schema(format = DateTime)]
     pub updated_at: String,
     pub history: Vec<String>,
-}
-
-/// One processing entry (SPEC "Live processing"); the list holds each id at most once.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(tag = "id", rename_all = "lowercase", deny_unknown_fields)]
-pub enum ProcessingEntry {
-    /// Record each session to MP4; `duration`: a new file every N seconds (null: one file).
-    Rec {
-        #[schema(minimum = 1, maximum = 86400, nullable)]
-        duration: Option<u32>,
-    },
-    /// HLS replay keeping the last N seconds (null: the whole session).
-    Replay {
-        #[schema(minimum = 1, maximum = 86400, nullable)]
-        duration: Option<u32>,
-    },
-    /// A JPEG every interval.
-    Thumbs {
-        #[schema(minimum = 10, maximum = 3600)]
-        interval: u32,
-    },
-    /// A GIF of `duration` seconds every interval.
-    Motionclip {
-        #[schema(minimum = 10, maximum = 3600)]
-        interval: u32,
-        #[schema(minimum = 1, maximum = 60)]
-        duration: u32,
-    },
 }
 
 /// A page of streams.

@@ -3,7 +3,8 @@
 //! exactly `start` by edit lists (`finalize_window`). A session split by `rec.duration`
 //! counts its time across its files in order.
 //!
-//! Reads only the `moov`s and the chosen samples' bytes.
+//! Pure like the rest of `mux`: it takes the files as readers (a local file, or a store's
+//! ranged reads) and reads only their `moov`s and the chosen samples' bytes.
 
 use super::finalize::{final_moov, finalize_window, Window};
 use super::samples::{codec_config, sample_tables};
@@ -11,7 +12,6 @@ use super::{init_segment, tracks_for, Fragmenter};
 use crate::media::{CodecConfig, Packet, Track};
 use bytes::Bytes;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 /// A refused clip request (from recordings or from a replay), naming the field at fault.
@@ -47,8 +47,9 @@ pub enum CutError {
     /// The request does not fit the recordings.
     #[error(transparent)]
     Refused(#[from] ClipError),
-    #[error("reading {path}: {message}")]
-    Read { path: String, message: String },
+    /// Reading or parsing the `file`-th input (counting from 0) failed.
+    #[error("reading recording {file} of the session: {message}")]
+    Read { file: usize, message: String },
 }
 
 fn refused(field: &'static str, message: impl Into<String>) -> CutError {
@@ -67,13 +68,15 @@ struct Chosen {
 }
 
 /// Cuts `start..end` (seconds of session time, from the first file's first video frame) of
-/// `files` (in order) into the bytes of a regular MP4 and its duration in seconds.
-pub fn cut(files: &[&Path], start: f64, end: f64) -> Result<(Vec<u8>, f64), CutError> {
+/// `files` (finalised recordings, in order) into the bytes of a regular MP4 and its duration
+/// in seconds.
+pub fn cut<R: Read + Seek>(
+    files: &mut [R],
+    start: f64,
+    end: f64,
+) -> Result<(Vec<u8>, f64), CutError> {
     check_range(start, end)?;
-    let read_error = |path: &Path, message: String| CutError::Read {
-        path: path.display().to_string(),
-        message,
-    };
+    let read_error = |file: usize, message: String| CutError::Read { file, message };
     let (start_ms, end_ms) = (
         (start * 1000.0).round() as i64,
         (end * 1000.0).round() as i64,
@@ -81,9 +84,8 @@ pub fn cut(files: &[&Path], start: f64, end: f64) -> Result<(Vec<u8>, f64), CutE
     let mut config: Option<Arc<CodecConfig>> = None;
     let mut chosen = Vec::new();
     let mut file_start_ms = 0i64;
-    for (index, path) in files.iter().enumerate() {
-        let file = std::fs::File::open(path).map_err(|e| read_error(path, e.to_string()))?;
-        let moov = final_moov(&mut &file).map_err(|e| read_error(path, e.to_string()))?;
+    for (index, file) in files.iter_mut().enumerate() {
+        let moov = final_moov(file).map_err(|e| read_error(index, e.to_string()))?;
         let tables = sample_tables(&moov);
         let video_end = tables
             .iter()
@@ -149,20 +151,16 @@ pub fn cut(files: &[&Path], start: f64, end: f64) -> Result<(Vec<u8>, f64), CutE
     chosen.sort_by_key(|c| c.dts_ms);
 
     let (tracks, _) = tracks_for(&config);
-    let mut out = init_segment(&tracks).map_err(|e| read_error(files[0], e.to_string()))?;
+    let mut out = init_segment(&tracks).map_err(|e| read_error(0, e.to_string()))?;
     let mut fragmenter = Fragmenter::new(tracks);
-    let mut open: Vec<Option<std::fs::File>> = files.iter().map(|_| None).collect();
     for sample in &chosen {
-        let path = files[sample.file];
-        let slot = &mut open[sample.file];
-        if slot.is_none() {
-            *slot = Some(std::fs::File::open(path).map_err(|e| read_error(path, e.to_string()))?);
-        }
-        let Some(file) = slot.as_mut() else { continue };
+        let Some(file) = files.get_mut(sample.file) else {
+            continue;
+        };
         let mut data = vec![0u8; usize::try_from(sample.size).unwrap_or(0)];
         file.seek(SeekFrom::Start(sample.offset))
             .and_then(|_| file.read_exact(&mut data))
-            .map_err(|e| read_error(path, e.to_string()))?;
+            .map_err(|e| read_error(sample.file, e.to_string()))?;
         fragmenter.push(&Packet {
             track: sample.track,
             dts_ms: sample.dts_ms,
@@ -177,7 +175,7 @@ pub fn cut(files: &[&Path], start: f64, end: f64) -> Result<(Vec<u8>, f64), CutE
     fragmenter.finish(None);
     if let Some(fragment) = fragmenter
         .take_fragment()
-        .map_err(|e| read_error(files[0], e.to_string()))?
+        .map_err(|e| read_error(0, e.to_string()))?
     {
         out.extend_from_slice(&fragment.bytes);
     }
@@ -186,7 +184,7 @@ pub fn cut(files: &[&Path], start: f64, end: f64) -> Result<(Vec<u8>, f64), CutE
         start_ms: u64::try_from(start_ms - key_ms).unwrap_or(0),
         duration_ms: u64::try_from(end_ms - start_ms).unwrap_or(0),
     };
-    let done = finalize_window(&mut cursor, Some(window))
-        .map_err(|e| read_error(files[0], e.to_string()))?;
+    let done =
+        finalize_window(&mut cursor, Some(window)).map_err(|e| read_error(0, e.to_string()))?;
     Ok((cursor.into_inner(), done.duration_secs))
 }

@@ -90,13 +90,13 @@ struct Scan {
     file_len: u64,
 }
 
-fn read_exact_at<F: RecordingFile>(file: &mut F, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+fn read_exact_at<F: Read + Seek>(file: &mut F, offset: u64, buf: &mut [u8]) -> io::Result<()> {
     file.seek(SeekFrom::Start(offset))?;
     file.read_exact(buf)
 }
 
 /// (type, header length, total size) of the box at `offset`, if it lies wholly in the file.
-fn box_header<F: RecordingFile>(
+fn box_header<F: Read + Seek>(
     file: &mut F,
     offset: u64,
     file_len: u64,
@@ -127,7 +127,7 @@ fn box_header<F: RecordingFile>(
     Ok(Some((kind, header_len, size)))
 }
 
-fn read_box<F: RecordingFile>(file: &mut F, offset: u64, size: u64) -> io::Result<Option<Vec<u8>>> {
+fn read_box<F: Read + Seek>(file: &mut F, offset: u64, size: u64) -> io::Result<Option<Vec<u8>>> {
     if size > MAX_HEADER_BOX_BYTES {
         return Ok(None);
     }
@@ -157,7 +157,7 @@ fn runs_inside(moof: &Moof, moof_offset: u64, mdat_payload: (u64, u64)) -> bool 
     })
 }
 
-fn scan<F: RecordingFile>(file: &mut F) -> io::Result<Scan> {
+fn scan<F: Read + Seek>(file: &mut F) -> io::Result<Scan> {
     let file_len = file.seek(SeekFrom::End(0))?;
     let mut scan = Scan {
         file_len,
@@ -503,7 +503,7 @@ fn build_moov(
 }
 
 /// The `moov` of a finalised file (for reading a recording back, e.g. to cut a clip).
-pub fn final_moov<F: RecordingFile>(file: &mut F) -> Result<Moov, FinalizeError> {
+pub fn final_moov<F: Read + Seek>(file: &mut F) -> Result<Moov, FinalizeError> {
     scan(file)?
         .final_moov
         .map(|(_, moov)| moov)

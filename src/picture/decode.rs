@@ -174,13 +174,13 @@ thread_local! {
 /// sends the parameter sets first and starts at a keyframe, so a decoder moves between
 /// streams freely; it stays warm (an IDR in about half the time of a fresh decoder). A job
 /// that fails drops the decoder, whose state is then unknown.
-pub fn with_thread_decoder<T>(
-    work: impl FnOnce(&mut StreamDecoder) -> Result<T, String>,
-) -> Result<T, String> {
+pub fn with_thread_decoder<T, E: From<DecodeError>>(
+    work: impl FnOnce(&mut StreamDecoder) -> Result<T, E>,
+) -> Result<T, E> {
     THREAD_DECODER.with_borrow_mut(|slot| {
         let decoder = match slot {
             Some(decoder) => decoder,
-            None => slot.insert(StreamDecoder::new().map_err(|e| e.to_string())?),
+            None => slot.insert(StreamDecoder::new()?),
         };
         let result = work(decoder);
         if result.is_err() {

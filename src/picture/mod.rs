@@ -9,7 +9,7 @@
 //! - [`motion`]: motion clips (which frames to decode, GIF);
 //! - [`pool`]: the decode threads behind a bounded queue.
 //!
-//! Not here: when pictures are taken, the decode pool, files (`sinks`).
+//! Not here: when pictures are taken and where they are stored (`sinks`).
 
 pub mod annexb;
 pub mod convert;
@@ -21,3 +21,22 @@ pub mod scale;
 mod tests;
 
 pub use decode::{Picture, StreamDecoder};
+
+use thiserror::Error;
+
+/// Why a picture (a thumbnail or a motion clip) could not be made.
+#[derive(Debug, Error)]
+pub enum PictureError {
+    #[error("the stream has no usable H.264 configuration")]
+    NoH264Config,
+    #[error(transparent)]
+    Decode(#[from] decode::DecodeError),
+    #[error(transparent)]
+    Scale(#[from] scale::ScaleError),
+    #[error(transparent)]
+    Convert(#[from] convert::ConvertError),
+    #[error(transparent)]
+    Motion(#[from] motion::MotionError),
+    #[error("the decode job stopped unexpectedly")]
+    JobLost,
+}

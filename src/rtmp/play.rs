@@ -6,14 +6,23 @@
 //! newest keyframe; one that keeps falling behind, or accepts no data for the write
 //! deadline, is disconnected. It never slows the publisher or other players.
 
-use super::connection::{Io, Outcome, PlayState};
-use super::listener::RtmpContext;
+use super::context::RtmpContext;
+use super::io::{Io, Outcome};
 use super::protocol::{encode_media, MediaKind, ProtocolEvent};
-use crate::hub::{Delivery, Event};
+use crate::catalog::Stream;
+use crate::hub::{Delivery, Event, StreamHub};
 use crate::media::{CodecConfig, Packet, Track};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// An admitted player.
+pub(super) struct PlayState {
+    pub stream: Stream,
+    /// The RTMP message stream it plays on.
+    pub stream_id: u32,
+    pub hub: Arc<StreamHub>,
+}
 
 /// Output gathered per write: enough to amortise syscalls, small enough to stay responsive.
 const PLAY_BATCH_BYTES: usize = 256 * 1024;
@@ -80,7 +89,7 @@ impl Relay {
     /// Queues one hub event; returns the bytes queued, or the end of playing.
     fn handle(&mut self, io: &mut Io, event: Event) -> Result<usize, Outcome> {
         match event {
-            Event::Packet(packet) => {
+            Event::Item(packet) => {
                 let ts = (packet.dts_ms & 0xFFFF_FFFF) as u32;
                 if self.sent_generation != Some(packet.config.generation) {
                     send_config(io, self.stream_id, &packet.config, ts);

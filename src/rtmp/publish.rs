@@ -7,63 +7,62 @@
 //! latency. With `ingest_batch_ms = 0` the socket stays on the reactor and every arrival is
 //! read at once.
 
-use super::connection::{is_disconnect, Io, Outcome, PublishState};
-use super::listener::RtmpContext;
+use super::context::RtmpContext;
+use super::io::{is_disconnect, Io, Outcome};
 use super::protocol::{MediaKind, ProtocolError, ProtocolEvent};
-use super::session;
 use crate::catalog::{EndReason, Stream};
 use crate::flv::{Demuxed, Demuxer};
-use crate::hub::Publisher;
 use crate::media::Packet;
+use crate::session::Publishing;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// An admitted publisher.
+pub(super) struct PublishState {
+    /// The RTMP message stream it publishes on.
+    pub stream_id: u32,
+    pub publishing: Publishing,
+}
+
 /// The most a publisher may deliver in one tick before the others get their turn.
 const MAX_BYTES_PER_TICK: usize = 4 << 20;
 
-/// Feeds one media event into the demuxer; packets gather in `batch` for the hub, which gets
-/// them before any configuration change (so readers see both in order).
+/// Feeds one media event into the demuxer; packets gather in `batch` for the hub. Packets
+/// carry the codec configuration they need, so a configuration change is in order with them.
 fn ingest(
     demuxer: &mut Demuxer,
-    publisher: &Publisher,
     batch: &mut Vec<Packet>,
     stream: &Stream,
     kind: MediaKind,
     timestamp: u32,
     payload: bytes::Bytes,
+    received: u64,
 ) -> Result<(), Outcome> {
     let result = match kind {
         MediaKind::Video => demuxer.video(timestamp, payload),
         MediaKind::Audio => demuxer.audio(timestamp, payload),
-        MediaKind::Data => match demuxer.script(&payload) {
-            Ok(_) => {
-                publisher.push_all(batch);
-                publisher.set_config(demuxer.config().clone());
-                return Ok(());
-            }
-            Err(e) => {
+        MediaKind::Data => {
+            if let Err(e) = demuxer.script(&payload) {
                 // Script data is advisory; a bad one is logged, not fatal.
                 tracing::warn!(stream = %stream.streamname, error = %e, "ignoring malformed script data");
-                return Ok(());
             }
-        },
+            return Ok(());
+        }
     };
     match result {
         Ok(Demuxed::Packet(packet)) => batch.push(packet),
         Ok(Demuxed::ConfigChanged { warning }) => {
-            publisher.push_all(batch);
-            let config = demuxer.config().clone();
+            let generation = demuxer.config().generation;
             if let Some(warning) = warning {
-                tracing::warn!(stream = %stream.streamname, generation = config.generation, %warning, "codec configuration");
+                tracing::warn!(stream = %stream.streamname, generation, %warning, "codec configuration");
             } else {
-                tracing::debug!(stream = %stream.streamname, generation = config.generation, "codec configuration changed");
+                tracing::debug!(stream = %stream.streamname, generation, "codec configuration changed");
             }
-            publisher.set_config(config);
         }
         Ok(Demuxed::Nothing) => {}
-        Err(e) => return Err(Outcome::BadMedia(e.to_string())),
+        Err(source) => return Err(Outcome::BadMedia { received, source }),
     }
     Ok(())
 }
@@ -77,7 +76,7 @@ fn handle_events(
     let mut batch = Vec::new();
     let outcome = handle_events_into(io, demuxer, state, &mut batch);
     // What arrived before an end or an error still reaches the readers.
-    state.publisher.push_all(&mut batch);
+    state.publishing.publisher().push_all(&mut batch);
     outcome
 }
 
@@ -87,22 +86,18 @@ fn handle_events_into(
     state: &PublishState,
     batch: &mut Vec<Packet>,
 ) -> Result<Option<Outcome>, Outcome> {
-    while let Some(event) = io.proto.poll_event().map_err(Outcome::Protocol)? {
+    let stream = &state.publishing.session().stream;
+    while let Some(event) = io.proto.poll_event()? {
         match event {
             ProtocolEvent::Media {
                 kind,
                 timestamp,
                 payload,
                 ..
-            } => ingest(
-                demuxer,
-                &state.publisher,
-                batch,
-                &state.stream,
-                kind,
-                timestamp,
-                payload,
-            )?,
+            } => {
+                let received = io.proto.bytes_received();
+                ingest(demuxer, batch, stream, kind, timestamp, payload, received)?
+            }
             ProtocolEvent::StreamClosed { .. } => return Ok(Some(Outcome::Unpublished)),
             ProtocolEvent::Publish { stream_id, .. } => io.proto.reject_publish(
                 stream_id,
@@ -150,7 +145,7 @@ async fn ticked(
     if let Err(outcome) = io.take_off_reactor() {
         return outcome;
     }
-    let hub = state.publisher.hub();
+    let hub = state.publishing.publisher().hub();
     let mut last_data = Instant::now();
     let mut eof = false;
     loop {
@@ -194,7 +189,7 @@ async fn event_driven(
     let read_timeout = Duration::from_secs(ctx.settings.read_timeout_secs);
     let cancelled = ctx.shutdown.cancelled();
     tokio::pin!(cancelled);
-    let stopped = state.publisher.hub().stop_requested();
+    let stopped = state.publishing.publisher().hub().stop_requested();
     tokio::pin!(stopped);
     io.read_chunk = 64 * 1024;
     let mut last_data = Instant::now();
@@ -219,7 +214,7 @@ async fn event_driven(
 /// Runs an admitted publisher to its end and closes its session (or holds it for a
 /// reconnect, see `session`).
 pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState) -> Outcome {
-    let mut demuxer = match state.continues_generation {
+    let mut demuxer = match state.publishing.continues_generation() {
         Some(generation) => Demuxer::continuing_after(generation),
         None => Demuxer::default(),
     };
@@ -248,17 +243,11 @@ pub(super) async fn run(ctx: &Arc<RtmpContext>, io: &mut Io, state: PublishState
         _ => EndReason::Error,
     };
     let unpublished = matches!(outcome, Outcome::Unpublished);
-    let PublishState {
-        stream,
-        session_id,
-        publisher,
-        ..
-    } = state;
-    if session::waits_for_reconnect(ctx, reason, unpublished) {
-        session::linger(ctx, stream, session_id, publisher, reason);
-        return outcome;
-    }
-    session::end(ctx, &stream, session_id, publisher, reason).await;
-    tracing::info!(peer = %io.peer, stream = %stream.streamname, session = %session_id, reason = reason.as_str(), "publishing ended");
+    let (streamname, session_id) = {
+        let session = state.publishing.session();
+        (session.stream.streamname.clone(), session.session_id)
+    };
+    state.publishing.finish(reason, unpublished).await;
+    tracing::info!(peer = %io.peer, stream = %streamname, session = %session_id, reason = reason.as_str(), "publisher connection ended");
     outcome
 }

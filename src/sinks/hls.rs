@@ -1,5 +1,5 @@
-//! The HLS sink: one per stream that needs segments, writing CMAF segments to
-//! `<data>/hls/<streamname>/<session>/` and keeping the playlists that list them.
+//! The HLS sink: one per stream that needs segments, writing CMAF segments to the session's
+//! HLS folder (`storage::layout::hls_session`) and keeping the playlists that list them.
 //!
 //! Two users share one sink and one set of segments (SPEC: live HLS "from the same
 //! segments"): the replay (`replay` processing, started with the session; keeps the whole
@@ -14,16 +14,15 @@
 //!
 //! Not here: cutting segments (`hls::segmenter`), HTTP (`http::hls`).
 
-use super::blocking;
-use crate::catalog;
+use super::{blocking, SinkError};
 use crate::hls::{MediaPlaylist, Retention, Segment, SegmentEntry, Segmenter, SegmenterSettings};
 use crate::hub::{Delivery, Event, StreamHub, Subscription};
-use crate::status::{SinkState, StatusBoard};
+use crate::status::{SinkState, StreamStatus};
+use crate::storage::layout::{self, REPLAY_PLAYLIST};
+use crate::storage::{Durability, LocalStore};
 use bytes::Bytes;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -46,16 +45,20 @@ pub struct Snapshot {
     pub ended: bool,
 }
 
-/// One stream's HLS output, shared by its sink and the HTTP handlers.
+/// One stream's HLS output, shared by its sink and the HTTP handlers (through the stream's
+/// live session, which holds it).
 #[derive(Debug)]
 pub struct HlsOutput {
     pub stream_id: Uuid,
     pub session_id: Uuid,
-    pub dir: PathBuf,
+    /// Storage key of the session's folder.
+    pub folder: String,
     pub replay: bool,
     snapshot: watch::Sender<Snapshot>,
     /// Unix ms of the last live-playlist request (idle stop of on-demand sinks).
     last_request_ms: AtomicI64,
+    /// Cleared when the sink's task ends (idle stop, error, end of stream).
+    running: AtomicBool,
 }
 
 impl HlsOutput {
@@ -64,43 +67,28 @@ impl HlsOutput {
         self.last_request_ms.store(now_ms(), Ordering::Relaxed);
         self.snapshot.subscribe()
     }
+
+    /// The current playlists, without counting as a live request.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Whether its sink still runs (a stopped live-only output is replaced on demand).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
 }
 
 fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
-/// The HLS outputs of live streams, by streamname.
-#[derive(Debug, Clone, Default)]
-pub struct HlsOutputs {
-    by_name: Arc<Mutex<HashMap<String, Arc<HlsOutput>>>>,
-}
-
-impl HlsOutputs {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<HlsOutput>>> {
-        self.by_name.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn get(&self, streamname: &str) -> Option<Arc<HlsOutput>> {
-        self.map().get(streamname).cloned()
-    }
-
-    /// Removes `output` if it is still the one registered for `streamname`.
-    fn remove(&self, streamname: &str, output: &Arc<HlsOutput>) {
-        let mut map = self.map();
-        if map.get(streamname).is_some_and(|o| Arc::ptr_eq(o, output)) {
-            map.remove(streamname);
-        }
-    }
-}
-
 /// What every HLS sink shares.
 #[derive(Clone)]
 pub struct HlsContext {
     pub catalog: crate::catalog::Catalog,
-    pub data_dir: PathBuf,
-    pub outputs: HlsOutputs,
-    pub status: StatusBoard,
+    /// Where segments and playlists are written.
+    pub spool: Arc<LocalStore>,
     /// An on-demand (live-only) sink stops after this long without a playlist request.
     pub idle_stop: Duration,
     /// Skipped packets are counted here.
@@ -115,72 +103,39 @@ pub struct HlsPlan {
     pub session_id: Uuid,
     /// `Some` for a replay session: how much it keeps.
     pub replay: Option<Retention>,
+    /// The stream's sink statuses (this sink is `replay` when it keeps one).
+    pub status: StreamStatus,
 }
 
-/// The folder of a session's segments.
-pub fn session_dir(data_dir: &Path, streamname: &str, session_id: Uuid) -> PathBuf {
-    data_dir
-        .join("hls")
-        .join(streamname)
-        .join(session_id.to_string())
-}
-
-/// Registers the output and subscribes at once (at the hub's newest keyframe); returns the
-/// output and the task to spawn. An existing output of the same session is reused.
+/// Makes the output and subscribes at once (at the hub's newest keyframe); returns the
+/// output and the task to spawn. A replay reads losslessly (the rewind buffer must be
+/// complete); a live-only output reads lossy like a player, so a slow disk costs its viewers
+/// a skip instead of holding the ring.
 pub fn start(
     ctx: &HlsContext,
     hub: &Arc<StreamHub>,
     plan: HlsPlan,
 ) -> (
     Arc<HlsOutput>,
-    Option<impl std::future::Future<Output = ()> + Send + 'static>,
+    impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let mut map = ctx.outputs.map();
-    if let Some(existing) = map.get(&plan.streamname) {
-        if existing.session_id == plan.session_id {
-            return (existing.clone(), None);
-        }
-    }
     let output = Arc::new(HlsOutput {
         stream_id: plan.stream_id,
         session_id: plan.session_id,
-        dir: session_dir(&ctx.data_dir, &plan.streamname, plan.session_id),
+        folder: layout::hls_session(&plan.streamname, plan.session_id),
         replay: plan.replay.is_some(),
         snapshot: watch::Sender::new(Snapshot::default()),
         last_request_ms: AtomicI64::new(now_ms()),
+        running: AtomicBool::new(true),
     });
-    map.insert(plan.streamname.clone(), output.clone());
-    drop(map);
-    let subscription = hub.subscribe(Delivery::Lossless);
+    let delivery = if plan.replay.is_some() {
+        Delivery::Lossless
+    } else {
+        Delivery::Lossy
+    };
+    let subscription = hub.subscribe(delivery);
     let task = run(ctx.clone(), subscription, plan, output.clone());
-    (output, Some(task))
-}
-
-/// Why a segment could not be stored.
-#[derive(Debug, thiserror::Error)]
-enum HlsError {
-    #[error("i/o on {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("muxing: {0}")]
-    Mux(#[from] mp4_atom::Error),
-    #[error("blocking task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> HlsError + '_ {
-    move |source| HlsError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// [`super::write_atomically`] with the path in the error; a replay is a rewind buffer, so
-/// no sync (the recording is the durable copy).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HlsError> {
-    super::write_atomically(path, bytes, false).map_err(io_error(path))
+    (output, task)
 }
 
 /// The sink's state between segments.
@@ -201,9 +156,13 @@ impl Sink {
         crate::catalog::format_rfc3339(at)
     }
 
+    /// The key of a file in this session's folder.
+    fn key(&self, name: &str) -> String {
+        layout::hls_file(&self.plan.streamname, self.plan.session_id, name)
+    }
+
     /// Stores a finished segment, lists it, and drops the files that left the playlist.
-    async fn store(&mut self, segment: Segment) -> Result<(), HlsError> {
-        let dir = self.output.dir.clone();
+    async fn store(&mut self, segment: Segment) -> Result<(), SinkError> {
         let Segment {
             sequence,
             bytes,
@@ -213,22 +172,27 @@ impl Sink {
             new_init,
             discontinuity,
         } = segment;
+        let uri = layout::hls_segment_name(sequence);
+        let init_uri = layout::hls_init_name(init);
+        let new_init = new_init.map(|i| (self.key(&layout::hls_init_name(i.number)), i.bytes));
+        let (spool, key) = (self.ctx.spool.clone(), self.key(&uri));
         blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-            if let Some(new_init) = new_init {
-                write_atomically(&dir.join(&new_init.name), &new_init.bytes)?;
+            if let Some((init_key, init_bytes)) = new_init {
+                spool
+                    .put_blocking(&init_key, &init_bytes, Durability::Cached)
+                    .map_err(SinkError::io(&init_key))?;
             }
-            let path = dir.join(format!("{sequence}.m4s"));
-            std::fs::write(&path, &bytes).map_err(io_error(&path))
+            spool
+                .write_blocking(&key, &bytes)
+                .map_err(SinkError::io(&key))
         })
         .await?;
         let program_date_time = self.program_date_time(start_dts_ms);
         if sequence == 0 && self.plan.replay.is_some() {
-            let (session_id, origin) = (self.plan.session_id, program_date_time.clone());
             if let Err(e) = self
                 .ctx
                 .catalog
-                .call(move |conn| catalog::set_replay_origin(conn, session_id, &origin))
+                .set_replay_origin(self.plan.session_id, &program_date_time)
                 .await
             {
                 tracing::error!(stream = %self.plan.streamname, error = %e, "cannot store the replay's time origin");
@@ -236,36 +200,43 @@ impl Sink {
         }
         let entry = SegmentEntry {
             sequence,
+            uri,
             duration_secs,
-            init,
+            init: init_uri,
             discontinuity,
             program_date_time,
         };
         let removed = self.playlist.push(entry);
         self.publish(false).await?;
         if !removed.is_empty() {
-            let dir = self.output.dir.clone();
             let still_used: Vec<String> =
                 self.playlist.segments().map(|e| e.init.clone()).collect();
+            let mut gone: Vec<String> = Vec::new();
+            for entry in removed {
+                gone.push(self.key(&entry.uri));
+                if !still_used.contains(&entry.init) && !gone.contains(&self.key(&entry.init)) {
+                    gone.push(self.key(&entry.init));
+                }
+            }
+            let spool = self.ctx.spool.clone();
             blocking(move || {
-                for entry in removed {
-                    let _ = std::fs::remove_file(dir.join(format!("{}.m4s", entry.sequence)));
-                    if !still_used.contains(&entry.init) {
-                        let _ = std::fs::remove_file(dir.join(&entry.init));
+                for key in gone {
+                    if let Err(e) = spool.delete_blocking(&key) {
+                        tracing::warn!(file = %key, error = %e, "cannot delete a segment that left the playlist");
                     }
                 }
-                Ok::<_, HlsError>(())
+                Ok::<_, SinkError>(())
             })
             .await?;
         }
         if self.plan.replay.is_some() {
-            self.ctx.status.success(self.plan.stream_id, STATUS_ID);
+            self.plan.status.success(STATUS_ID);
         }
         Ok(())
     }
 
     /// Swaps in new playlist snapshots (and writes the replay playlist to disk).
-    async fn publish(&mut self, ended: bool) -> Result<(), HlsError> {
+    async fn publish(&mut self, ended: bool) -> Result<(), SinkError> {
         let prefix = format!("{}/", self.plan.session_id);
         let live =
             (!ended).then(|| Bytes::from(self.playlist.render_last(LIVE_WINDOW_SEGMENTS, &prefix)));
@@ -282,25 +253,33 @@ impl Sink {
             ended,
         });
         if let Some(replay) = replay {
-            let path = self.output.dir.join("index.m3u8");
-            blocking(move || write_atomically(&path, &replay)).await?;
+            // A replay is a rewind buffer: no sync (the recording is the durable copy).
+            let (spool, key) = (self.ctx.spool.clone(), self.key(REPLAY_PLAYLIST));
+            blocking(move || {
+                spool
+                    .put_blocking(&key, &replay, Durability::Cached)
+                    .map_err(SinkError::io(&key))
+            })
+            .await?;
         }
         Ok(())
     }
 
-    async fn on_event(&mut self, event: Event) -> Result<bool, HlsError> {
+    async fn on_event(&mut self, event: Event) -> Result<bool, SinkError> {
         let segment = match event {
-            Event::Packet(packet) => {
+            Event::Item(packet) => {
                 self.clock
                     .get_or_insert_with(|| (OffsetDateTime::now_utc(), packet.dts_ms));
                 self.segmenter.push(&packet)?
             }
             Event::Gap { missed } => {
                 self.ctx.media.dropped("hls", missed);
-                tracing::warn!(stream = %self.plan.streamname, missed, "hls fell behind: media skipped, a discontinuity follows");
-                self.ctx
-                    .status
-                    .update(self.plan.stream_id, STATUS_ID, |s| s.skipped += 1);
+                if self.plan.replay.is_some() {
+                    tracing::warn!(stream = %self.plan.streamname, missed, "replay fell behind its backlog cap: media skipped, a discontinuity follows");
+                    self.plan.status.update(STATUS_ID, |s| s.skipped += 1);
+                } else {
+                    tracing::debug!(stream = %self.plan.streamname, missed, "live hls fell behind: skipped to the newest keyframe");
+                }
                 self.segmenter.gap()?
             }
             Event::Ended => {
@@ -334,13 +313,11 @@ async fn run(
 ) {
     let retention = plan.replay.unwrap_or(Retention::LastSecs(LIVE_KEEP_SECS));
     if plan.replay.is_some() {
-        ctx.status
-            .update(plan.stream_id, STATUS_ID, |s| s.state = SinkState::Active);
-        let (stream_id, session_id) = (plan.stream_id, plan.session_id);
-        let path = format!("hls/{}/{}", plan.streamname, plan.session_id);
+        plan.status
+            .update(STATUS_ID, |s| s.state = SinkState::Active);
         if let Err(e) = ctx
             .catalog
-            .call(move |conn| catalog::begin_replay(conn, stream_id, session_id, &path))
+            .begin_replay(plan.stream_id, plan.session_id, &output.folder)
             .await
         {
             tracing::error!(stream = %plan.streamname, error = %e, "cannot list the replay in the catalog");
@@ -373,53 +350,47 @@ async fn run(
             Err(e) => {
                 tracing::error!(stream = %streamname, error = %e, "hls stopped by an error; other outputs continue");
                 if sink.plan.replay.is_some() {
-                    ctx.status
-                        .error(sink.plan.stream_id, STATUS_ID, e.to_string());
+                    sink.plan.status.error(STATUS_ID, e.to_string());
                 }
                 break;
             }
         }
     }
     drop(subscription);
-    ctx.outputs.remove(&streamname, &output);
+    output.running.store(false, Ordering::Release);
     if sink.plan.replay.is_none() {
-        let dir = output.dir.clone();
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        let (spool, folder) = (ctx.spool.clone(), output.folder.clone());
+        let _ = tokio::task::spawn_blocking(move || spool.delete_prefix_blocking(&folder)).await;
     } else {
         let (session_id, duration) = (sink.plan.session_id, sink.playlist.duration_secs());
-        if let Err(e) = ctx
-            .catalog
-            .call(move |conn| catalog::finish_replay(conn, session_id, duration))
-            .await
-        {
+        if let Err(e) = ctx.catalog.finish_replay(session_id, duration).await {
             tracing::error!(stream = %streamname, error = %e, "cannot mark the replay ended in the catalog");
         }
-        ctx.status.update(sink.plan.stream_id, STATUS_ID, |s| {
-            if s.state == SinkState::Active {
-                s.state = SinkState::Idle;
-            }
-        });
+        sink.plan.status.idle(STATUS_ID);
     }
 }
 
-/// Ends the replays a crash left open: their on-disk playlists get `#EXT-X-ENDLIST` (they
+/// Ends the replays a crash left open: their stored playlists get `#EXT-X-ENDLIST` (they
 /// list only segments already written) and the catalog marks them ended. Returns how many.
 pub async fn recover(
     catalog: &crate::catalog::Catalog,
-    data_dir: &Path,
+    spool: &Arc<LocalStore>,
 ) -> Result<usize, crate::catalog::CatalogError> {
-    let open = catalog.call(|conn| catalog::open_replays(conn)).await?;
+    let open = catalog.open_replays().await?;
     let count = open.len();
     for replay in open {
-        let path = data_dir.join(&replay.path).join("index.m3u8");
+        let key = layout::file_in(&replay.key, REPLAY_PLAYLIST);
+        let spool = spool.clone();
         let duration = tokio::task::spawn_blocking(move || -> f64 {
-            let Ok(mut text) = std::fs::read_to_string(&path) else {
+            let Some(Ok(text)) = key.as_deref().map(|key| spool.read_blocking(key)) else {
                 return 0.0;
             };
+            let key = key.unwrap_or_default();
+            let mut text = String::from_utf8_lossy(&text).into_owned();
             if !text.contains("#EXT-X-ENDLIST") {
                 text.push_str("#EXT-X-ENDLIST\n");
-                if let Err(e) = write_atomically(&path, text.as_bytes()) {
-                    tracing::error!(error = %e, "cannot end a replay playlist left open");
+                if let Err(e) = spool.put_blocking(&key, text.as_bytes(), Durability::Cached) {
+                    tracing::error!(file = %key, error = %e, "cannot end a replay playlist left open");
                 }
             }
             text.lines()
@@ -429,11 +400,8 @@ pub async fn recover(
         })
         .await
         .unwrap_or(0.0);
-        let session_id = replay.session_id;
-        catalog
-            .call(move |conn| catalog::finish_replay(conn, session_id, duration))
-            .await?;
-        tracing::warn!(replay = %replay.path, duration_secs = duration, "ended a replay left open by an unclean stop");
+        catalog.finish_replay(replay.session_id, duration).await?;
+        tracing::warn!(replay = %replay.key, duration_secs = duration, "ended a replay left open by an unclean stop");
     }
     Ok(count)
 }

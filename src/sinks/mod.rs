@@ -2,22 +2,25 @@
 //!
 //! - [`hls`]: CMAF segments and playlists for live HLS and the replay.
 //! - [`recorder`]: lossless, crash-safe fragmented MP4 finalised into regular MP4 files.
-//! - [`reserve`]: disk space kept back so recordings can be finished on a full disk.
 //! - [`pictures`]: what thumbnails and motion clips share (schedule, decoder, storage);
 //! - [`thumbs`]: JPEG thumbnails from keyframes, decoded on the decode pool;
 //! - [`motionclip`]: animated GIF motion clips, decoded on the decode pool.
+//! - [`error`]: the error type of the sinks that write files.
 //!
-//! Not here: muxing itself (`mux`), RTMP play (`rtmp::play`).
+//! Sinks write into the spool (`storage::LocalStore`) on the blocking pool and list what they
+//! made in the catalog after it is written. Which sinks a session runs is decided in one
+//! place, `session`.
+//!
+//! Not here: muxing itself (`mux`), RTMP play (`rtmp`), file names (`storage::layout`).
 
-use std::io::Write;
-use std::path::Path;
-
+pub mod error;
 pub mod hls;
 pub mod motionclip;
 pub mod pictures;
 pub mod recorder;
-pub mod reserve;
 pub mod thumbs;
+
+pub use error::SinkError;
 
 /// Runs file work on the blocking pool (never on an async worker); a task that could not
 /// finish becomes the caller's error.
@@ -29,18 +32,4 @@ where
     E: From<tokio::task::JoinError> + Send + 'static,
 {
     tokio::task::spawn_blocking(work).await?
-}
-
-/// Replaces `path` with `bytes` through `<path>.tmp` and a rename, so readers see the old
-/// content or the new, never a part; `durable` also syncs the data before the rename.
-pub fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    let temp = std::path::PathBuf::from(temp);
-    let mut file = std::fs::File::create(&temp)?;
-    file.write_all(bytes)?;
-    if durable {
-        file.sync_all()?;
-    }
-    std::fs::rename(&temp, path)
 }

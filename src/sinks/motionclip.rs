@@ -15,7 +15,7 @@ use super::pictures::{Job, PictureTask};
 use crate::hub::{Delivery, Event, StreamHub};
 use crate::media::{Packet, Track};
 use crate::picture::motion::{make_clip, ClipSettings};
-use crate::picture::StreamDecoder;
+use crate::picture::{PictureError, StreamDecoder};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,7 +30,7 @@ pub async fn collect(hub: &Arc<StreamHub>, duration_ms: i64) -> Vec<Arc<Packet>>
     let deadline = Instant::now() + limit;
     loop {
         let packet = match tokio::time::timeout_at(deadline, reader.next()).await {
-            Ok(Event::Packet(packet)) => packet,
+            Ok(Event::Item(packet)) => packet,
             Ok(Event::Gap { .. } | Event::Ended) | Err(_) => break,
         };
         if packet.track != Track::Video {
@@ -59,18 +59,18 @@ pub fn render(
     decoder: &mut StreamDecoder,
     frames: &[Arc<Packet>],
     settings: ClipSettings,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, PictureError> {
     let avc = frames
         .first()
         .and_then(|f| f.config.avc())
-        .ok_or("no H.264 configuration")?;
+        .ok_or(PictureError::NoH264Config)?;
     let payloads: Vec<_> = frames.iter().map(|f| f.payload()).collect();
     let sources: Vec<(i64, &[u8])> = frames
         .iter()
         .zip(&payloads)
         .map(|(f, p)| (f.dts_ms + i64::from(f.cts_ms), &p[..]))
         .collect();
-    make_clip(decoder, avc, &sources, settings).map_err(|e| e.to_string())
+    Ok(make_clip(decoder, avc, &sources, settings)?)
 }
 
 /// Makes motion clips of one stream until it ends.

@@ -5,21 +5,24 @@
 //! per interval on the task's own grid of ticks (`TickPhases`: the grids of different streams
 //! are offset so their decodes do not arrive at the pool together), each from the newest
 //! keyframe (waiting for the next one when none arrived since the last picture). Between ticks
-//! a picture task holds no reader on the hub, so it costs nothing. Ticks that pass while the
+//! a picture task holds no reader on the hub and sleeps until its tick or the stream's end;
+//! waiting for a keyframe, it wakes only when one arrives. So it costs nothing in between. Ticks that pass while the
 //! stream's previous job still runs, or whose job the full decode queue refused, are skipped
 //! and counted (status `skipped`, metric).
 
+use crate::catalog::{format_rfc3339, Catalog, NewPicture};
 use crate::config::PictureSettings;
 use crate::hub::StreamHub;
 use crate::media::{Packet, Track};
 use crate::metrics::PictureMetrics;
 use crate::picture::decode::with_thread_decoder;
 use crate::picture::pool::DecodePool;
+use crate::picture::PictureError;
 use crate::picture::StreamDecoder;
-use crate::status::{SinkState, StatusBoard};
+use crate::status::StreamStatus;
+use crate::storage::{layout, Durability, LocalStore};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -29,94 +32,22 @@ use uuid::Uuid;
 /// What every picture task shares.
 #[derive(Debug, Clone)]
 pub struct PictureContext {
-    pub data_dir: PathBuf,
+    pub catalog: Catalog,
+    /// Where pictures are written.
+    pub spool: Arc<LocalStore>,
     pub pool: DecodePool,
-    pub status: StatusBoard,
     pub settings: PictureSettings,
     pub metrics: PictureMetrics,
     pub phases: TickPhases,
 }
 
-/// The two kinds of picture a stream can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PictureKind {
-    Thumbnail,
-    MotionClip,
-}
-
-impl PictureKind {
-    /// The processing id, used in status and metrics.
-    pub fn id(self) -> &'static str {
-        match self {
-            PictureKind::Thumbnail => "thumbs",
-            PictureKind::MotionClip => "motionclip",
-        }
-    }
-
-    /// The file extension (and so the format).
-    pub fn extension(self) -> &'static str {
-        match self {
-            PictureKind::Thumbnail => "jpg",
-            PictureKind::MotionClip => "gif",
-        }
-    }
-}
-
-/// A stream's history folder and its stable "latest" file for one kind of picture
-/// (`<data>/thumbnails/<streamname>/` and `<data>/thumbnails/<streamname>.<ext>`).
-pub fn picture_paths(data_dir: &Path, streamname: &str, kind: PictureKind) -> (PathBuf, PathBuf) {
-    let root = data_dir.join("thumbnails");
-    (
-        root.join(streamname),
-        root.join(format!("{streamname}.{}", kind.extension())),
-    )
-}
-
-/// `20261121T101500Z`: history file names sort by time.
-fn stamp(at: OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
-}
-
-/// Writes a picture to the stable file (atomically) and the history, dropping the oldest
-/// history files of its kind beyond `keep`.
-pub fn store(
-    data_dir: &Path,
-    streamname: &str,
-    kind: PictureKind,
-    bytes: &[u8],
-    keep: usize,
-) -> std::io::Result<()> {
-    let (folder, stable) = picture_paths(data_dir, streamname, kind);
-    std::fs::create_dir_all(&folder)?;
-    let extension = kind.extension();
-    let history = folder.join(format!("{}.{extension}", stamp(OffsetDateTime::now_utc())));
-    super::write_atomically(&history, bytes, false)?;
-    super::write_atomically(&stable, bytes, false)?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == extension))
-        .collect();
-    files.sort();
-    let excess = files.len().saturating_sub(keep);
-    for old in &files[..excess] {
-        let _ = std::fs::remove_file(old);
-    }
-    Ok(())
-}
+pub use crate::catalog::PictureKind;
 
 /// How a job on the decode pool ended.
 pub enum JobResult {
     /// The picture's bytes.
     Done(Vec<u8>),
-    Failed(String),
+    Failed(PictureError),
     /// The decode queue was full: the tick is skipped.
     Refused,
 }
@@ -126,29 +57,15 @@ pub enum JobResult {
 async fn run_job(
     pool: &DecodePool,
     deadline: Instant,
-    work: impl FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, String> + Send + 'static,
+    work: impl FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, PictureError> + Send + 'static,
 ) -> JobResult {
     match pool.try_run(deadline, move || with_thread_decoder(work)) {
         None => JobResult::Refused,
         Some(reply) => match reply.await {
             Ok(Ok(bytes)) => JobResult::Done(bytes),
             Ok(Err(e)) => JobResult::Failed(e),
-            Err(_) => JobResult::Failed("the decode job stopped unexpectedly".into()),
+            Err(_) => JobResult::Failed(PictureError::JobLost),
         },
-    }
-}
-
-/// The newest video keyframe other than `after`, waiting for one; `None` when the stream ended.
-async fn next_keyframe(hub: &StreamHub, after: Option<i64>) -> Option<Arc<Packet>> {
-    loop {
-        let (key, ended) = hub.newest_keyframe();
-        if ended {
-            return None;
-        }
-        if let Some(key) = key.filter(|k| k.track == Track::Video && Some(k.dts_ms) != after) {
-            return Some(key);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -270,7 +187,9 @@ pub async fn every_interval<F, Fut>(
 {
     let mut last_key = None;
     let mut next_tick: Option<Instant> = None;
-    while let Some(key) = next_keyframe(hub, last_key).await {
+    let newer_video_key =
+        |after: Option<i64>| move |p: &Packet| p.track == Track::Video && Some(p.dts_ms) != after;
+    while let Some(key) = hub.wait_access_point(newer_video_key(last_key)).await {
         last_key = Some(key.dts_ms);
         let tick = *next_tick.get_or_insert_with(Instant::now);
         let deadline = grid.at_or_after(tick + grid.interval / 2);
@@ -286,18 +205,15 @@ pub async fn every_interval<F, Fut>(
             upcoming += grid.interval;
         }
         next_tick = Some(upcoming);
-        while Instant::now() < upcoming {
-            if hub.newest_keyframe().1 {
-                return;
-            }
-            let left = upcoming.saturating_duration_since(Instant::now());
-            tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(upcoming) => {}
+            _ = hub.ended() => return,
         }
     }
 }
 
 /// A picture's work on the decode pool (decode, encode), given the pool thread's decoder.
-pub type Job = Box<dyn FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, String> + Send>;
+pub type Job = Box<dyn FnOnce(&mut StreamDecoder) -> Result<Vec<u8>, PictureError> + Send>;
 
 /// A picture task of one stream: the parts each tick needs.
 pub struct PictureTask {
@@ -305,6 +221,8 @@ pub struct PictureTask {
     pub kind: PictureKind,
     pub stream_id: Uuid,
     pub streamname: String,
+    /// The stream's sink statuses (this task is `thumbs` or `motionclip`).
+    pub status: StreamStatus,
 }
 
 impl PictureTask {
@@ -343,40 +261,74 @@ impl PictureTask {
 
     /// Counts a skipped tick in the status and the metrics.
     fn skipped(&self) {
-        self.ctx
-            .status
-            .update(self.stream_id, self.kind.id(), |s| s.skipped += 1);
+        self.status.update(self.kind.id(), |s| s.skipped += 1);
         self.ctx.metrics.skipped(self.kind.id());
     }
 
     /// Notes a failed picture: logged, counted, shown in the status.
-    fn fail(&self, message: String) {
+    fn fail(&self, error: &dyn std::error::Error) {
         let id = self.kind.id();
-        tracing::warn!(stream = %self.streamname, kind = id, error = %message, "picture failed");
+        tracing::warn!(stream = %self.streamname, kind = id, error = %error, "picture failed");
         self.ctx.metrics.failed(id);
-        self.ctx.status.error(self.stream_id, id, message);
+        self.status.error(id, error.to_string());
     }
 
     /// Records a job's result: stores the picture, or notes the error.
     async fn finish(&self, result: JobResult) {
         let bytes = match result {
             JobResult::Refused => return self.skipped(),
-            JobResult::Failed(e) => return self.fail(e),
+            JobResult::Failed(e) => return self.fail(&e),
             JobResult::Done(bytes) => bytes,
         };
-        let (dir, name, kind) = (
-            self.ctx.data_dir.clone(),
-            self.streamname.clone(),
-            self.kind,
-        );
-        let keep = self.ctx.settings.history;
-        match super::blocking(move || store(&dir, &name, kind, &bytes, keep)).await {
+        match self.store(bytes).await {
             Ok(()) => {
-                self.ctx.metrics.made(kind.id());
-                self.ctx.status.success(self.stream_id, kind.id());
+                self.ctx.metrics.made(self.kind.id());
+                self.status.success(self.kind.id());
             }
-            Err(e) => self.fail(e.to_string()),
+            Err(e) => self.fail(&e),
         }
+    }
+
+    /// Writes a picture to the history and the stable "latest" file, lists it in the
+    /// catalog, and deletes the history files the catalog trimmed.
+    async fn store(&self, bytes: Vec<u8>) -> Result<(), super::SinkError> {
+        let at = OffsetDateTime::now_utc();
+        let history = layout::picture_history(&self.streamname, self.kind, at);
+        let latest = layout::picture_latest(&self.streamname, self.kind);
+        let (spool, key) = (self.ctx.spool.clone(), history.clone());
+        super::blocking(move || {
+            spool
+                .put_blocking(&key, &bytes, Durability::Cached)
+                .map_err(super::SinkError::io(&key))?;
+            spool
+                .put_blocking(&latest, &bytes, Durability::Cached)
+                .map_err(super::SinkError::io(&latest))
+        })
+        .await?;
+        let picture = NewPicture {
+            stream_id: self.stream_id,
+            kind: self.kind,
+            key: history,
+            created_at: format_rfc3339(at),
+        };
+        let trimmed = self
+            .ctx
+            .catalog
+            .add_picture(picture, self.ctx.settings.history)
+            .await?;
+        if !trimmed.is_empty() {
+            let spool = self.ctx.spool.clone();
+            super::blocking(move || {
+                for key in trimmed {
+                    spool
+                        .delete_blocking(&key)
+                        .map_err(super::SinkError::io(&key))?;
+                }
+                Ok::<_, super::SinkError>(())
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Refuses streams the decoder cannot take (HEVC, AV1): a clear status, logged once.
@@ -392,19 +344,13 @@ impl PictureTask {
         };
         let message = format!("{what} need H.264; this stream sends {name}");
         tracing::warn!(stream = %self.streamname, "{message}");
-        self.ctx
-            .status
-            .error(self.stream_id, self.kind.id(), message);
+        self.status.error(self.kind.id(), message);
         true
     }
 
     /// Marks the task idle when the stream ended (an error that stopped it stays shown).
     fn ended(&self) {
-        self.ctx.status.update(self.stream_id, self.kind.id(), |s| {
-            if s.state == SinkState::Active {
-                s.state = SinkState::Idle;
-            }
-        });
+        self.status.idle(self.kind.id());
     }
 }
 

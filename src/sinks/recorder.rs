@@ -16,20 +16,20 @@
 //!
 //! File I/O runs on the blocking pool, never on an async worker; ingest never waits for it.
 //!
-//! Not here: deciding whether a session is recorded (`rtmp::connection`), crash recovery at
-//! start-up ([`recover`] is called by `server`).
+//! Not here: deciding whether a session is recorded (`session`), file names
+//! (`storage::layout`), crash recovery at start-up ([`recover`] is called by `server`).
 
-use super::blocking;
-use super::reserve::{is_disk_full, DiskReserve};
+use super::{blocking, SinkError};
 use crate::catalog::{self, Catalog, Recording, Stream};
 use crate::hub::{Delivery, Event, StreamHub, Subscription};
 use crate::media::{tracks_changed, CodecConfig, Packet, Track};
 use crate::metrics::RecordingMetrics;
 use crate::mux::finalize::{finalize, FinalizeError, Finalized};
 use crate::mux::{init_segment, tracks_for, Fragmenter};
-use crate::status::{SinkState, StatusBoard};
+use crate::status::{SinkState, StreamStatus};
+use crate::storage::reserve::{is_disk_full, DiskReserve};
+use crate::storage::{layout, LocalStore};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -40,13 +40,13 @@ pub const STATUS_ID: &str = "rec";
 #[derive(Clone)]
 pub struct RecorderContext {
     pub catalog: Catalog,
-    pub data_dir: PathBuf,
+    /// Where recordings are written (and finalised in place).
+    pub spool: Arc<LocalStore>,
     pub region: String,
     pub fragment_ms: u64,
     pub metrics: RecordingMetrics,
     /// Skipped packets are counted here.
     pub media: crate::metrics::MediaMetrics,
-    pub status: StatusBoard,
     pub reserve: Arc<DiskReserve>,
 }
 
@@ -56,7 +56,9 @@ pub struct RecordingPlan {
     pub stream: Stream,
     pub session_id: Uuid,
     /// `rec.duration`: start a new file at the first keyframe after this many seconds.
-    pub split_secs: Option<u64>,
+    pub split_secs: Option<u32>,
+    /// The stream's sink statuses (this sink is `rec`).
+    pub status: StreamStatus,
 }
 
 /// Subscribes at once (so no packet is missed) and returns the task to spawn.
@@ -69,40 +71,10 @@ pub fn start(
     run(ctx, subscription, plan)
 }
 
-/// Why a file could not be written.
-#[derive(Debug, thiserror::Error)]
-enum WriteError {
-    #[error("i/o on {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("muxing: {0}")]
-    Mux(#[from] mp4_atom::Error),
-    #[error("catalog: {0}")]
-    Catalog(#[from] catalog::CatalogError),
-    #[error("finalising: {0}")]
-    Finalize(#[from] crate::mux::finalize::FinalizeError),
-    #[error("blocking task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
-}
-
-impl WriteError {
-    /// No space left (or quota exceeded): giving up the disk reserve can help.
-    fn disk_full(&self) -> bool {
-        match self {
-            WriteError::Io { source, .. } | WriteError::Finalize(FinalizeError::Io(source)) => {
-                is_disk_full(source)
-            }
-            _ => false,
-        }
-    }
-}
-
 /// One file being written.
 struct OpenFile {
     recording: Recording,
-    path: PathBuf,
+    status: StreamStatus,
     /// Shared with the blocking pool for each write (`&File` reads, writes and seeks).
     file: Arc<std::fs::File>,
     fragmenter: Fragmenter,
@@ -117,7 +89,7 @@ impl OpenFile {
         ctx: &RecorderContext,
         plan: &RecordingPlan,
         config: Arc<CodecConfig>,
-    ) -> Result<Option<OpenFile>, WriteError> {
+    ) -> Result<Option<OpenFile>, SinkError> {
         let (tracks, skipped) = tracks_for(&config);
         if !skipped.is_empty() {
             tracing::warn!(stream = %plan.stream.streamname, codecs = ?skipped, "recording leaves out codecs it cannot put in MP4");
@@ -126,45 +98,38 @@ impl OpenFile {
             return Ok(None);
         }
         let has_video = tracks.iter().any(|t| t.track == Track::Video);
-        let folder = format!("vod/{}/{}", ctx.region, plan.stream.org_hash);
-        let (stream_id, session_id, name) = (
-            plan.stream.id,
-            plan.session_id,
+        let (region, org, name) = (
+            ctx.region.clone(),
+            plan.stream.org_hash.clone(),
             plan.stream.streamname.clone(),
         );
         let recording = ctx
             .catalog
-            .call(move |conn| catalog::begin_recording(conn, stream_id, session_id, &folder, &name))
+            .begin_recording(plan.stream.id, plan.session_id, move |n| {
+                layout::recording(&region, &org, &name, n)
+            })
             .await?;
-        let path = ctx.data_dir.join(&recording.path);
-        let open_path = path.clone();
-        let reserve = ctx.reserve.clone();
+        let (spool, reserve, key) = (
+            ctx.spool.clone(),
+            ctx.reserve.clone(),
+            recording.key.clone(),
+        );
         let file = blocking(move || {
-            let io = |source| WriteError::Io {
-                path: open_path.display().to_string(),
-                source,
-            };
             if let Err(e) = reserve.ensure() {
                 tracing::warn!(error = %e, bytes = reserve.bytes(), "cannot make the disk reserve; a recording on a full disk may stay fragmented until the next start");
             }
-            if let Some(parent) = open_path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
-            }
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&open_path)
-                .map_err(io)
+            spool
+                .create_new_blocking(&key)
+                .map_err(SinkError::io(&key))
         })
         .await?;
-        tracing::info!(stream = %plan.stream.streamname, file = %recording.path, "recording started");
+        tracing::info!(stream = %plan.stream.streamname, file = %recording.key, "recording started");
         ctx.metrics.active.inc();
-        ctx.status
-            .update(plan.stream.id, STATUS_ID, |s| s.state = SinkState::Active);
+        plan.status
+            .update(STATUS_ID, |s| s.state = SinkState::Active);
         Ok(Some(OpenFile {
             recording,
-            path,
+            status: plan.status.clone(),
             file: Arc::new(file),
             fragmenter: Fragmenter::new(tracks),
             config,
@@ -175,7 +140,7 @@ impl OpenFile {
 
     /// Writes the ready samples as one fragment (after the init segment, the first time) and
     /// syncs them.
-    async fn write_fragment(&mut self, ctx: &RecorderContext) -> Result<(), WriteError> {
+    async fn write_fragment(&mut self, ctx: &RecorderContext) -> Result<(), SinkError> {
         let Some(fragment) = self.fragmenter.take_fragment()? else {
             return Ok(());
         };
@@ -186,18 +151,17 @@ impl OpenFile {
         }
         bytes.extend_from_slice(&fragment.bytes);
         let written = bytes.len() as u64;
-        let file = self.file.clone();
-        let path = self.path.display().to_string();
+        let (file, key) = (self.file.clone(), self.recording.key.clone());
         blocking(move || {
             (&*file)
                 .write_all(&bytes)
                 .and_then(|()| file.sync_data())
-                .map_err(|source| WriteError::Io { path, source })
+                .map_err(SinkError::io(&key))
         })
         .await?;
         self.init_written = true;
         ctx.metrics.bytes_written.inc_by(written);
-        ctx.status.success(self.recording.stream_id, STATUS_ID);
+        self.status.success(STATUS_ID);
         Ok(())
     }
 
@@ -206,46 +170,41 @@ impl OpenFile {
         mut self,
         ctx: &RecorderContext,
         next_dts_ms: Option<i64>,
-    ) -> Result<(), WriteError> {
+    ) -> Result<(), SinkError> {
         self.fragmenter.finish(next_dts_ms);
         self.write_fragment(ctx).await?;
         self.complete(ctx).await
     }
 
     /// Finalises what is on disk (also after a write error) and records the outcome.
-    async fn complete(self, ctx: &RecorderContext) -> Result<(), WriteError> {
+    async fn complete(self, ctx: &RecorderContext) -> Result<(), SinkError> {
         ctx.metrics.active.dec();
         let id = self.recording.id;
         let file = self.file;
         if !self.init_written {
             // Nothing was ever written: no file, no asset.
-            let path = self.path.clone();
+            let (spool, key) = (ctx.spool.clone(), self.recording.key.clone());
             blocking(move || {
                 drop(file);
-                let _ = std::fs::remove_file(&path);
-                Ok::<_, WriteError>(())
+                spool.delete_blocking(&key).map_err(SinkError::io(&key))
             })
             .await?;
-            ctx.catalog
-                .call(move |conn| catalog::fail_recording(conn, id, "no media"))
-                .await?;
+            ctx.catalog.fail_recording(id, "no media").await?;
             return Ok(());
         }
         let (reserve, released) = (ctx.reserve.clone(), ctx.metrics.reserve_released.clone());
         let done: Finalized = blocking(move || match finalize(&mut &*file) {
             Err(FinalizeError::Io(e)) if is_disk_full(&e) && release(&reserve, &released) => {
-                Ok::<_, WriteError>(finalize(&mut &*file)?)
+                Ok::<_, SinkError>(finalize(&mut &*file)?)
             }
             other => Ok(other?),
         })
         .await?;
         ctx.catalog
-            .call(move |conn| {
-                catalog::finish_recording(conn, id, done.size_bytes, done.duration_secs)
-            })
+            .finish_recording(id, done.size_bytes, done.duration_secs)
             .await?;
         ctx.metrics.files_finished.inc();
-        tracing::info!(file = %self.recording.path, bytes = done.size_bytes, duration_secs = done.duration_secs, "recording finished");
+        tracing::info!(file = %self.recording.key, bytes = done.size_bytes, duration_secs = done.duration_secs, "recording finished");
         Ok(())
     }
 }
@@ -262,7 +221,7 @@ struct Recorder {
 }
 
 impl Recorder {
-    async fn on_packet(&mut self, packet: &Packet) -> Result<(), WriteError> {
+    async fn on_packet(&mut self, packet: &Packet) -> Result<(), SinkError> {
         if self
             .unmuxable
             .as_ref()
@@ -276,7 +235,7 @@ impl Recorder {
         let ends_here = self.current.as_mut().is_some_and(|file| {
             let changed = tracks_changed(&mut file.config, &packet.config);
             let due = self.plan.split_secs.is_some_and(|secs| {
-                let split_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                let split_ms = i64::from(secs) * 1000;
                 file.fragmenter.since_start_ms(packet.dts_ms) >= split_ms
                     && (video_key || !file.has_video)
             });
@@ -313,7 +272,7 @@ impl Recorder {
         Ok(())
     }
 
-    async fn close_current(&mut self) -> Result<(), WriteError> {
+    async fn close_current(&mut self) -> Result<(), SinkError> {
         match self.current.take() {
             Some(file) => file.close(&self.ctx, None).await,
             None => Ok(()),
@@ -330,28 +289,21 @@ async fn run(ctx: RecorderContext, mut subscription: Subscription, plan: Recordi
         unmuxable: None,
     };
     let streamname = recorder.plan.stream.streamname.clone();
-    let stream_id = recorder.plan.stream.id;
+    let status = recorder.plan.status.clone();
     loop {
         let step = match subscription.next().await {
-            Event::Packet(packet) => recorder.on_packet(&packet).await,
+            Event::Item(packet) => recorder.on_packet(&packet).await,
             Event::Gap { missed } => {
                 recorder.ctx.metrics.gaps.inc();
                 recorder.ctx.media.dropped("rec", missed);
-                recorder
-                    .ctx
-                    .status
-                    .update(stream_id, STATUS_ID, |s| s.skipped += 1);
+                status.update(STATUS_ID, |s| s.skipped += 1);
                 tracing::error!(stream = %streamname, missed, "recorder fell behind the backlog cap: media skipped; the file ends here and a new one starts at the next keyframe");
                 recorder.need_keyframe = true;
                 recorder.close_current().await
             }
             Event::Ended => match recorder.close_current().await {
                 Ok(()) => {
-                    recorder.ctx.status.update(stream_id, STATUS_ID, |s| {
-                        if s.state == SinkState::Active {
-                            s.state = SinkState::Idle;
-                        }
-                    });
+                    status.idle(STATUS_ID);
                     return;
                 }
                 Err(e) => Err(e),
@@ -379,7 +331,7 @@ fn release(reserve: &DiskReserve, released: &prometheus_client::metrics::counter
 }
 
 /// Reports a write error (log, metric, stream status) and keeps what was written playable.
-async fn stop_on_error(recorder: &mut Recorder, error: WriteError) {
+async fn stop_on_error(recorder: &mut Recorder, error: SinkError) {
     let ctx = recorder.ctx.clone();
     let stream = &recorder.plan.stream;
     ctx.metrics.write_errors.inc();
@@ -389,53 +341,47 @@ async fn stop_on_error(recorder: &mut Recorder, error: WriteError) {
     } else {
         error.to_string()
     };
-    ctx.status.error(stream.id, STATUS_ID, message);
+    recorder.plan.status.error(STATUS_ID, message);
     tracing::error!(stream = %stream.streamname, error = %error, disk_full, "recording stopped by an error; live delivery continues");
     if disk_full {
         let (reserve, released) = (ctx.reserve.clone(), ctx.metrics.reserve_released.clone());
-        let _ = blocking(move || Ok::<_, WriteError>(release(&reserve, &released))).await;
+        let _ = blocking(move || Ok::<_, SinkError>(release(&reserve, &released))).await;
     }
     if let Some(file) = recorder.current.take() {
-        let path = file.recording.path.clone();
+        let key = file.recording.key.clone();
         if let Err(e) = file.complete(&ctx).await {
-            tracing::error!(file = %path, error = %e, "could not finalise the recording; it stays fragmented until the next start");
+            tracing::error!(file = %key, error = %e, "could not finalise the recording; it stays fragmented until the next start");
         }
     }
 }
 
 /// Finalises the recordings a crash left open; returns how many became playable. The files
-/// are finalised on the blocking pool, outside the catalog's lock.
-pub async fn recover(catalog: &Catalog, data_dir: &Path) -> Result<usize, catalog::CatalogError> {
-    let open = catalog.call(|conn| catalog::open_recordings(conn)).await?;
+/// are finalised on the blocking pool.
+pub async fn recover(
+    catalog: &Catalog,
+    spool: &Arc<LocalStore>,
+) -> Result<usize, catalog::CatalogError> {
+    let open = catalog.open_recordings().await?;
     let mut recovered = 0;
     for recording in open {
-        let path = data_dir.join(&recording.path);
+        let (spool, key) = (spool.clone(), recording.key.clone());
         let outcome = tokio::task::spawn_blocking(move || {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(|e| e.to_string())?;
+            let file = spool.open_blocking(&key, true).map_err(|e| e.to_string())?;
             finalize(&mut &file).map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-        let id = recording.id;
         match outcome {
             Ok(done) => {
                 catalog
-                    .call(move |conn| {
-                        catalog::finish_recording(conn, id, done.size_bytes, done.duration_secs)
-                    })
+                    .finish_recording(recording.id, done.size_bytes, done.duration_secs)
                     .await?;
-                tracing::warn!(file = %recording.path, duration_secs = done.duration_secs, cut_bytes = done.truncated_bytes, "recovered a recording left open by an unclean stop");
+                tracing::warn!(file = %recording.key, duration_secs = done.duration_secs, cut_bytes = done.truncated_bytes, "recovered a recording left open by an unclean stop");
                 recovered += 1;
             }
             Err(e) => {
-                tracing::error!(file = %recording.path, error = %e, "recording left open by an unclean stop has nothing playable");
-                catalog
-                    .call(move |conn| catalog::fail_recording(conn, id, &e))
-                    .await?;
+                tracing::error!(file = %recording.key, error = %e, "recording left open by an unclean stop has nothing playable");
+                catalog.fail_recording(recording.id, &e).await?;
             }
         }
     }

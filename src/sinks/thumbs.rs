@@ -11,7 +11,7 @@ use crate::hub::StreamHub;
 use crate::media::Packet;
 use crate::picture::convert::{jpeg, to_rgb};
 use crate::picture::scale::downscale;
-use crate::picture::StreamDecoder;
+use crate::picture::{PictureError, StreamDecoder};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,14 +23,12 @@ pub fn render(
     decoder: &mut StreamDecoder,
     key: &Packet,
     max_width: u32,
-) -> Result<Vec<u8>, String> {
-    let avc = key.config.avc().ok_or("no H.264 configuration")?;
-    let picture = decoder
-        .decode_keyframe(avc, &key.payload())
-        .map_err(|e| e.to_string())?;
-    let picture = downscale(picture, max_width).map_err(|e| e.to_string())?;
-    let rgb = to_rgb(&picture, avc.color).map_err(|e| e.to_string())?;
-    jpeg(&rgb, picture.width, picture.height, QUALITY).map_err(|e| e.to_string())
+) -> Result<Vec<u8>, PictureError> {
+    let avc = key.config.avc().ok_or(PictureError::NoH264Config)?;
+    let picture = decoder.decode_keyframe(avc, &key.payload())?;
+    let picture = downscale(picture, max_width)?;
+    let rgb = to_rgb(&picture, avc.color)?;
+    Ok(jpeg(&rgb, picture.width, picture.height, QUALITY)?)
 }
 
 /// Takes thumbnails of one stream until it ends.

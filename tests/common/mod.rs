@@ -141,6 +141,33 @@ impl TestServer {
     pub fn rtmp(&self) -> std::net::SocketAddr {
         self.server.rtmp_addr
     }
+
+    /// The default organisation's hash.
+    pub async fn org_hash(&self) -> String {
+        let orgs = self.server.catalog.list_orgs().await.unwrap();
+        orgs[0].hash.clone()
+    }
+
+    /// A new key of the default organisation with `role`; its secret.
+    pub async fn key(&self, role: reelay::catalog::Role) -> String {
+        let org = self.org_hash().await;
+        let (_, secret) = self
+            .server
+            .catalog
+            .create_key(&org, role, None)
+            .await
+            .unwrap();
+        secret
+    }
+
+    /// A second connection to the server's catalog file, for what no API offers (setting a
+    /// stream's state or creation time directly).
+    pub fn sql(&self) -> rusqlite::Connection {
+        let conn =
+            rusqlite::Connection::open(reelay::server::catalog_path(self.dir.path())).unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn
+    }
 }
 
 pub fn streamname(stream: &Value) -> String {

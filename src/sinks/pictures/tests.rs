@@ -1,7 +1,7 @@
 //! The tick schedule under paused (virtual) time.
 
 use super::*;
-use crate::hub::{Hubs, Publisher, RingLimits};
+use crate::hub::{Publisher, RingLimits};
 use crate::media::CodecConfig;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -51,8 +51,7 @@ async fn schedule_on_grid(
     phase: u64,
     work: impl Fn(u64) -> (u64, u64),
 ) -> (Vec<u64>, u32) {
-    let hubs = Hubs::new(RingLimits::default());
-    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    let publisher = Publisher::<Packet>::new(RingLimits::default());
     let hub = publisher.hub().clone();
     let start = Instant::now();
     tokio::spawn(publish(publisher, every, until));
@@ -166,37 +165,9 @@ async fn stops_when_the_stream_ends() {
     assert_eq!(ticks, vec![0, 10, 20]);
 }
 
-#[test]
-fn history_keeps_the_newest_files_of_each_kind() {
-    let dir = tempfile::tempdir().unwrap();
-    let (folder, stable) = picture_paths(dir.path(), "cam", PictureKind::Thumbnail);
-    std::fs::create_dir_all(&folder).unwrap();
-    for old in ["20200101T000000Z", "20200101T000001Z", "20200101T000002Z"] {
-        std::fs::write(folder.join(format!("{old}.jpg")), b"old").unwrap();
-        std::fs::write(folder.join(format!("{old}.gif")), b"old").unwrap();
-    }
-    store(dir.path(), "cam", PictureKind::Thumbnail, b"new", 2).unwrap();
-    assert_eq!(std::fs::read(&stable).unwrap(), b"new");
-    let mut names: Vec<String> = std::fs::read_dir(&folder)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(
-        names.iter().filter(|n| n.ends_with(".gif")).count(),
-        3,
-        "{names:?}"
-    );
-    let jpgs: Vec<&String> = names.iter().filter(|n| n.ends_with(".jpg")).collect();
-    assert_eq!(jpgs.len(), 2, "{names:?}");
-    assert_eq!(jpgs[0], "20200101T000002Z.jpg");
-    assert!(!names.iter().any(|n| n.ends_with(".tmp")));
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_clip_stops_collecting_when_video_stops_but_the_stream_goes_on() {
-    let hubs = Hubs::new(RingLimits::default());
-    let publisher = hubs.claim(Uuid::new_v4()).unwrap();
+    let publisher = Publisher::<Packet>::new(RingLimits::default());
     let hub = publisher.hub().clone();
     publisher.push(keyframe(0));
     let started = Instant::now();

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The reserve file; shared by every recorder.
+/// The reserve file (`layout::RESERVE_FILE`); shared by every recorder.
 #[derive(Debug)]
 pub struct DiskReserve {
     path: PathBuf,
@@ -31,7 +31,7 @@ pub fn is_disk_full(error: &io::Error) -> bool {
 impl DiskReserve {
     pub fn new(data_dir: &Path, bytes: u64) -> Self {
         DiskReserve {
-            path: data_dir.join(".disk-reserve"),
+            path: data_dir.join(super::layout::RESERVE_FILE),
             bytes,
             lock: Mutex::new(()),
         }
