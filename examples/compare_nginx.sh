@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Measures reelay and nginx-rtmp in the same run on this machine with examples/loadgen.rs:
 # CPU and memory per publishing stream, the same with recording on (reelay `/rec`: crash-safe
-# MP4, one synced fragment a second; nginx-rtmp `record all`: FLV, no sync), and RTMP players
-# of one 2.5 Mbit/s stream. Pass `-` as the player counts to skip the player rounds.
-# Needs Debian's nginx + libnginx-mod-rtmp and ffmpeg (to make the 2.5 Mbit/s source).
+# MP4, one synced fragment a second; nginx-rtmp `record all`: FLV, no sync), memory per
+# stream at 1080p 6 Mbit/s (MEM_STREAMS streams, default 40; MEM_STREAMS=0 skips it), and RTMP
+# players of one 2.5 Mbit/s stream. Pass `-` as the player counts to skip the player rounds.
+# Needs Debian's nginx + libnginx-mod-rtmp and ffmpeg (to make the sources).
 #
-#   bash examples/compare_nginx.sh [streams] [seconds] [player counts...]
+#   [MEM_STREAMS=40] bash examples/compare_nginx.sh [streams] [seconds] [player counts...]
 #
 # Both servers run with one worker (nginx-rtmp's usual live setup; reelay with
 # TOKIO_WORKER_THREADS=1) so CPU figures compare like for like; reelay is also measured with
@@ -26,6 +27,16 @@ ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x
   -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 10 -c:v libx264 -profile:v high \
   -preset veryfast -pix_fmt yuv420p -x264-params "keyint=60:min-keyint=60:scenecut=0:bframes=2" \
   -b:v 2400k -maxrate 2400k -bufsize 2400k -c:a aac -b:a 128k -f flv "$SRC"
+MEM_STREAMS=${MEM_STREAMS:-40}
+SRC_1080="$WORK/load-6000k-1080p.flv"
+if [ "$MEM_STREAMS" -gt 0 ]; then
+  # 1080p30 H.264 High, 2 s GOP, 6 Mbit/s (noise keeps x264 at the bit rate) + AAC.
+  ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 10 -vf "noise=alls=6:allf=t" \
+    -c:v libx264 -profile:v high -preset veryfast -pix_fmt yuv420p \
+    -x264-params "keyint=60:min-keyint=60:scenecut=0:bframes=2:b-pyramid=normal" \
+    -b:v 6000k -maxrate 6000k -bufsize 12000k -c:a aac -b:a 128k -f flv "$SRC_1080"
+fi
 
 mkdir -p "$WORK/nginx/logs" "$WORK/nginx/rec"
 # nginx's workers run unprivileged: they must reach the recording folder.
@@ -81,6 +92,20 @@ echo "-- nginx-rtmp (1 worker, record all)"
 $LOADGEN --rtmp 127.0.0.1:19361 --app rec --pid "$NGINX" --streams "$STREAMS" --seconds "$SECONDS_"
 stop_nginx
 echo "   recorded: $(find "$WORK/nginx/rec" -name '*.flv' | wc -l) FLV files, $(du -sh "$WORK/nginx/rec" | cut -f1)"
+
+if [ "$MEM_STREAMS" -gt 0 ]; then
+  echo "== $MEM_STREAMS publishing streams of 1080p at 6 Mbit/s (memory per stream), ${SECONDS_} s =="
+  start_reelay 1
+  echo "-- reelay (1 worker)"
+  $LOADGEN --rtmp 127.0.0.1:19360 --api http://127.0.0.1:18090 --key "$KEY" --pid "$REELAY" \
+    --file "$SRC_1080" --streams "$MEM_STREAMS" --seconds "$SECONDS_"
+  stop_reelay
+  start_nginx
+  echo "-- nginx-rtmp (1 worker)"
+  $LOADGEN --rtmp 127.0.0.1:19361 --pid "$NGINX" --file "$SRC_1080" --streams "$MEM_STREAMS" \
+    --seconds "$SECONDS_"
+  stop_nginx
+fi
 
 [ "${PLAYER_COUNTS[0]}" = "-" ] && exit 0
 for PLAYERS in "${PLAYER_COUNTS[@]}"; do
