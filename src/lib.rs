@@ -4,17 +4,33 @@
 //!
 //! ```text
 //! TCP → rtmp (handshake, chunk stream, commands) → flv (tag bodies → packets)
-//!     → hub (one per live stream: ring of packets + codec config + notify)
-//!     → readers, each with its own cursor (RTMP players now; recorder, replay,
-//!       thumbnails and motion clips later)
+//!     → hub (one per live stream: a ring of packets, readers with their own cursors)
+//!     → sinks, each a reader:
+//!          lossless: recorder (fMP4 → finalised MP4), replay (CMAF segments + playlist)
+//!          lossy:    RTMP play, live HLS, thumbnails, motion clips (skip to a keyframe)
 //! ```
 //!
 //! Ingest never waits on a reader: [`hub::Publisher::push`] is synchronous and its cost does
-//! not depend on how slow any reader is. The SQLite [`catalog`] is the single source of truth
-//! for organisations, keys, streams and sessions; [`http`] serves the bintu-shaped API on it.
+//! not depend on how slow any reader is. What one publish starts — its catalog session, its
+//! hub, the sinks its settings ask for — is a [`session::LiveSession`], held in the one
+//! registry of live streams; protocols ask it and never start sinks themselves. The
+//! [`catalog`] is the single source of truth for organisations, keys, streams, sessions and
+//! assets, reached through typed methods only; [`storage`] names every file and holds them.
 //!
-//! Module map: [`config`] (settings), [`amf0`], [`media`] (packets, codec configs),
-//! [`flv`], [`rtmp`], [`hub`], [`catalog`], [`http`], [`server`] (wiring and shutdown).
+//! Module map:
+//! - wire and media: [`rtmp`] (listener, connections, admission), [`amf0`], [`flv`],
+//!   [`media`] (packets, codec configurations), [`hub`] (the per-stream ring, generic over
+//!   its item);
+//! - what a publish runs: [`session`] (live sessions and their registry), [`sinks`]
+//!   (recorder, HLS, thumbnails, motion clips), [`status`] (what each sink is doing),
+//!   [`processing`] (typed per-stream settings);
+//! - pure formats: [`mux`] (the one fMP4/CMAF muxer, finaliser, cutter), [`hls`]
+//!   (segmenter, playlists, clip planning), [`picture`] (decode, convert, scale, GIF);
+//! - state and files: [`catalog`] (SQLite behind typed async methods), [`storage`] (layout,
+//!   `Store`, the local disk and its spool);
+//! - the rest: [`http`] (API, file serving, dashboard), [`metrics`], [`config`], [`client`]
+//!   (an independent RTMP client for tests and load generation), [`server`] (wiring,
+//!   recovery at start, shutdown).
 
 pub mod amf0;
 pub mod catalog;

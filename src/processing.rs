@@ -167,12 +167,10 @@ fn whole_number(value: &Value) -> Option<u32> {
 
 impl Processing {
     /// Parses and validates a `processing` list found at `path` (`processing`,
-    /// `transcodes[0].processing`); `null` is the empty list.
+    /// `transcodes[0].processing`).
     pub fn parse(value: &Value, path: &str) -> Result<Self, FieldError> {
-        let entries = match value {
-            Value::Null => return Ok(Processing::default()),
-            Value::Array(entries) => entries,
-            _ => return Err(field_error(path.to_string(), "must be a list")),
+        let Value::Array(entries) = value else {
+            return Err(field_error(path.to_string(), "must be a list"));
         };
         let mut out: Vec<ProcessingEntry> = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
@@ -378,7 +376,7 @@ mod tests {
             Processing::from_json_text(&parsed.to_json_text()).unwrap(),
             parsed
         );
-        assert!(Processing::parse(&Value::Null, "processing")
+        assert!(Processing::parse(&json!([]), "processing")
             .unwrap()
             .is_empty());
     }
@@ -423,6 +421,7 @@ mod tests {
                 "null or",
             ),
             (json!({"id": "rec"}), "processing", "list"),
+            (Value::Null, "processing", "list"),
         ];
         for (input, field, needle) in cases {
             let err = Processing::parse(&input, "processing").unwrap_err();

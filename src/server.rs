@@ -1,6 +1,7 @@
-//! Starts and stops the whole server: catalog (with crash recovery and first-start
-//! bootstrap), RTMP listener, HTTP listener, and graceful shutdown that closes every session
-//! before returning.
+//! Starts and stops the whole server: the catalog and the data folder's store, crash
+//! recovery (recordings finalised, replays ended, sessions closed as `recovered`) and the
+//! first-start bootstrap, the live-session registry with everything sinks share, the RTMP
+//! and HTTP listeners, and graceful shutdown that closes every session before returning.
 
 use crate::catalog::{Catalog, CatalogError, NewPicture};
 use crate::config::{Config, PublicUrls};

@@ -19,6 +19,9 @@ enum Body {
     Empty,
 }
 
+/// One request of the matrix: its name, headers, the status and body it must get.
+type Case<'a> = (&'a str, Vec<(&'a str, String)>, u16, Body);
+
 fn http_date(t: SystemTime) -> String {
     httpdate::fmt_http_date(t)
 }
@@ -60,7 +63,7 @@ async fn conditional_requests_on_a_finished_recording_follow_rfc_9110() {
     let (before, after) = (http_date(modified - day), http_date(modified + day));
     let weak = format!("W/{etag}");
 
-    let cases: Vec<(&str, Vec<(&str, String)>, u16, Body)> = vec![
+    let cases: Vec<Case> = vec![
         ("plain", vec![], 200, Body::Full),
         // If-None-Match: weak comparison; a match is 304.
         (

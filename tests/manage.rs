@@ -271,6 +271,10 @@ async fn processing_settings_are_validated_with_the_field_and_range() {
         ),
         (json!({"processing": [], "extra": 1}), "extra", ""),
         (json!({"processing": [], "sync": "yes"}), "", ""),
+        // Found by schemathesis: a list is required, and a body is an object.
+        (json!({"processing": null}), "processing", "list"),
+        (json!([null, null]), "", "JSON object"),
+        (json!([[], true]), "", "JSON object"),
     ];
     for (body, field, range) in cases {
         let (status, resp) = t

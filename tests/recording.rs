@@ -175,28 +175,8 @@ async fn rec_ingest_gives_a_regular_mp4_matching_the_pushed_media_served_with_ra
         .await
         .unwrap();
     assert_eq!(outside.status(), 416);
-    let cached = t
-        .http
-        .get(url)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cached.status(), 304);
-    for path in [
-        "/vod/eu/../catalog.sqlite3",
-        "/vod/..%2fcatalog.sqlite3",
-        "/vod/eu/",
-        &format!("/vod/eu/{org}"),
-        "/vod/admin-api-key",
-    ] {
-        let response = t.http.get(t.url(path)).send().await.unwrap();
-        assert!(
-            response.status() == 404 || response.status() == 400,
-            "{path}: {}",
-            response.status()
-        );
-    }
+    // Validators and conditional requests: tests/files.rs.
+    assert!(etag.starts_with('"'));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -27,6 +28,10 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // No body and a JSON `null` both mean "nothing given" (every field left out).
     if body.is_empty() || body.trim_ascii() == b"null" {
         return serde_json::from_slice(b"{}").map_err(|e| ApiError::invalid("", e.to_string()));
+    }
+    // serde would also read a struct from a JSON array (its fields in order): refuse that.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::invalid("", "the body must be a JSON object"));
     }
     serde_json::from_slice(body).map_err(|e| {
         let message = e.to_string();
@@ -78,7 +83,8 @@ pub async fn create(
     let tags = body.tags.unwrap_or_default();
     validate_tags(&tags, "tags")?;
     let processing = match &body.processing {
-        None => Processing::default(),
+        // Left out or null: nothing configured, as before.
+        None | Some(Value::Null) => Processing::default(),
         Some(p) => Processing::parse(p, "processing").map_err(field_error)?,
     };
     let transcodes = validate_transcodes(body.transcodes.unwrap_or_default())?;

@@ -47,7 +47,7 @@ pub struct RingLimits {
 impl Default for RingLimits {
     fn default() -> Self {
         RingLimits {
-            min_keep_ms: 2_000,
+            min_keep_ms: 1_000,
             max_backlog_bytes: 64 << 20,
             max_backlog_ms: 30_000,
             lossy_max_lag_ms: 3_000,

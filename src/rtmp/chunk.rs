@@ -8,6 +8,13 @@
 //! Limits against hostile peers: at most [`MAX_CHUNK_STREAMS`] chunk streams with state, at
 //! most [`MAX_PARTIAL_BYTES`] of unfinished messages, payload memory reserved only as bytes
 //! arrive (never from a declared length).
+//!
+//! Memory: every message leaves in an allocation of its own size, copied out of the receive
+//! buffer. Handing out slices of the receive buffer instead (zero-copy) kept each whole read
+//! buffer alive for as long as the hub held any message cut from it: measured with heaptrack
+//! at 1080p 6 Mbit/s, those buffers were 18.5 of the 20.6 MB peak heap of 4 publishers, about
+//! three times the media the hubs held. Copying costs one memcpy of the media (750 KB/s for
+//! such a stream); the receive buffer is then reused for every read.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
@@ -93,14 +100,8 @@ enum Step {
 impl ChunkDecoder {
     /// Appends received bytes.
     pub fn push(&mut self, data: &[u8]) {
-        if self.input.is_empty() {
-            // Messages handed out earlier still share the old buffer (zero-copy into the
-            // hub); a fresh buffer of the exact size beats growing that one at its largest
-            // past capacity on every read.
-            self.input = BytesMut::from(data);
-        } else {
-            self.input.extend_from_slice(data);
-        }
+        // Nothing handed out shares this buffer, so this reuses its allocation.
+        self.input.extend_from_slice(data);
     }
 
     /// The input buffer, for reading from a socket straight into it (no intermediate copy).
@@ -240,8 +241,7 @@ impl ChunkDecoder {
         }
 
         // The whole chunk is here: commit.
-        self.input.advance(pos);
-        let data = self.input.split_to(take);
+        let data = pos..pos + take;
         self.consumed += (pos + take) as u64;
         let state = self.streams.entry(csid).or_default();
         if !state.in_progress {
@@ -263,15 +263,18 @@ impl ChunkDecoder {
         }
         let complete = already + take == length as usize;
         let payload = if !state.in_progress && complete {
-            // Single-chunk message: hand out the received bytes without copying.
-            data.freeze()
+            // Single-chunk message: one exact allocation.
+            let payload = Bytes::copy_from_slice(&self.input[data]);
+            self.input.advance(pos + take);
+            payload
         } else {
             if !state.in_progress {
                 // One allocation for the usual frame; the declared length is trusted only up
                 // to a small bound, beyond it memory grows as bytes actually arrive.
                 state.partial = BytesMut::with_capacity((length as usize).min(PREALLOCATE_MAX));
             }
-            state.partial.extend_from_slice(&data);
+            state.partial.extend_from_slice(&self.input[data]);
+            self.input.advance(pos + take);
             self.partial_bytes += take;
             state.in_progress = true;
             if !complete {
@@ -279,7 +282,13 @@ impl ChunkDecoder {
             }
             self.partial_bytes -= state.partial.len();
             state.in_progress = false;
-            std::mem::take(&mut state.partial).freeze()
+            let whole = std::mem::take(&mut state.partial);
+            if whole.capacity() - whole.len() > whole.len() / 8 {
+                // Grown past the preallocation (a large keyframe): do not keep the slack.
+                Bytes::copy_from_slice(&whole)
+            } else {
+                whole.freeze()
+            }
         };
         Ok(Step::Message(Message {
             csid,

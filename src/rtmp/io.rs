@@ -72,6 +72,8 @@ enum Socket {
 pub struct Drained {
     pub bytes: usize,
     pub eof: bool,
+    /// The read filled the read buffer: the socket may hold more.
+    pub more: bool,
 }
 
 /// Control output a polled publisher may leave unsent (it should read our acks).
@@ -149,8 +151,11 @@ impl Io {
         Ok(())
     }
 
-    /// Reads whatever a polled socket holds, without waiting, up to `max` bytes.
-    pub fn read_available(&mut self, max: usize) -> Result<Drained, Outcome> {
+    /// Reads once from a polled socket, without waiting: up to 64 KiB into the protocol.
+    /// The caller turns what arrived into messages before reading again, so the protocol's
+    /// receive buffer holds one read, not a tick's worth (a burst after a stall can be
+    /// megabytes).
+    pub fn read_available(&mut self) -> Result<Drained, Outcome> {
         thread_local! {
             /// Reused read buffer: std reads need initialised memory, so one zeroed buffer
             /// per thread beats zeroing per read or holding one per connection.
@@ -165,26 +170,22 @@ impl Io {
             let mut drained = Drained {
                 bytes: 0,
                 eof: false,
+                more: false,
             };
-            while drained.bytes < max {
+            loop {
                 match stream.read(scratch) {
-                    Ok(0) => {
-                        drained.eof = true;
-                        break;
-                    }
+                    Ok(0) => drained.eof = true,
                     Ok(n) => {
                         proto.receive(&scratch[..n]).map_err(Outcome::Protocol)?;
-                        drained.bytes += n;
-                        if n < scratch.len() {
-                            break; // drained: what arrives now is read on the next tick
-                        }
+                        drained.bytes = n;
+                        drained.more = n == scratch.len();
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(Outcome::Io(e)),
                 }
+                return Ok(drained);
             }
-            Ok(drained)
         })?;
         bytes_in.inc_by(drained.bytes as u64);
         Ok(drained)

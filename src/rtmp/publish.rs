@@ -1,11 +1,14 @@
-//! The publish loop: protocol events → FLV demux → hub, and the session's end in the catalog.
+//! The publish loop: protocol events → FLV demux → hub, ended through the live session
+//! (`session::Publishing::finish`: the session ends, or waits for a reconnect).
 //!
 //! By default the socket is off tokio's reactor and read on a process-wide grid of
 //! `rtmp.ingest_batch_ms` (100 ms): every publisher's timer fires in the same tick, so one
 //! thread wakeup reads all streams, instead of one wakeup per TCP segment. That is what makes
 //! a publishing stream cost a fraction of nginx-rtmp's CPU; it adds at most one tick of
-//! latency. With `ingest_batch_ms = 0` the socket stays on the reactor and every arrival is
-//! read at once.
+//! latency. A tick drains the socket one 64 KiB read at a time, demuxing each before the next
+//! (the receive buffer stays one read deep), and hands the tick's packets to the hub at once.
+//! With `ingest_batch_ms = 0` the socket stays on the reactor and every arrival is read at
+//! once.
 
 use super::context::RtmpContext;
 use super::io::{is_disconnect, Io, Outcome};
@@ -165,17 +168,38 @@ async fn ticked(
         if hub.is_stopping() {
             return Outcome::Stopped;
         }
-        match io.read_available(MAX_BYTES_PER_TICK) {
-            Ok(drained) => {
-                let now = Instant::now();
-                eof = drained.eof;
-                if drained.bytes > 0 {
-                    last_data = now;
-                } else if !eof && now.duration_since(last_data) > read_timeout {
-                    return Outcome::Timeout("read");
+        // Drain the socket one read at a time, each turned into packets before the next,
+        // so the receive buffer stays one read deep; the tick's packets reach the hub at once.
+        let mut batch = Vec::new();
+        let mut read = 0;
+        loop {
+            let drained = match io.read_available() {
+                Ok(drained) => drained,
+                Err(outcome) => {
+                    state.publishing.publisher().push_all(&mut batch);
+                    return outcome;
+                }
+            };
+            read += drained.bytes;
+            eof |= drained.eof;
+            match handle_events_into(io, demuxer, state, &mut batch) {
+                Ok(None) => {}
+                Ok(Some(outcome)) | Err(outcome) => {
+                    // What arrived before an end or an error still reaches the readers.
+                    state.publishing.publisher().push_all(&mut batch);
+                    return outcome;
                 }
             }
-            Err(outcome) => return outcome,
+            if !drained.more || read >= MAX_BYTES_PER_TICK {
+                break;
+            }
+        }
+        state.publishing.publisher().push_all(&mut batch);
+        let now = Instant::now();
+        if read > 0 {
+            last_data = now;
+        } else if !eof && now.duration_since(last_data) > read_timeout {
+            return Outcome::Timeout("read");
         }
     }
 }

@@ -5,8 +5,11 @@
 //! segments"): the replay (`replay` processing, started with the session; keeps the whole
 //! session or its last N seconds and stays playable after the end with `#EXT-X-ENDLIST`) and
 //! live HLS (`/live/<streamname>/index.m3u8`, the newest few segments). A live stream without
-//! replay gets its sink on the first live-playlist request and stops it when nobody asked for
-//! the playlist for `hls.idle_stop_secs`, so streams nobody watches over HLS cost nothing.
+//! replay gets its sink on the first live-playlist request (its live session starts it) and
+//! stops it when nobody asked for the playlist for 30 s, so streams nobody watches over HLS
+//! cost nothing. The replay reads the hub losslessly (the rewind buffer must be complete); a
+//! live-only sink reads it lossy, like a player: behind, it skips to the newest keyframe and
+//! the playlist gets a discontinuity.
 //!
 //! Playlists are served from memory (a snapshot swapped whole after each segment, so a reader
 //! never sees half a playlist); the replay playlist is also written to disk (temp file +

@@ -3,7 +3,7 @@
 //! from the newest keyframe on are collected (shared packets, no copy), then decoded and made
 //! into a looping GIF on the decode pool (which frames are decoded and why: `picture::motion`)
 //! and written to the stable URL `/thumbnails/<streamname>.gif` and to a history
-//! (`/thumbnails/<streamname>/<UTC>.gif`).
+//! (`/thumbnails/<streamname>/<UTC>.gif`, listed in the catalog).
 //!
 //! A clip never spans a change of codec configuration (a new sequence header, e.g. a new
 //! resolution): it ends there, and the next clip starts from the new configuration. When

@@ -2,7 +2,8 @@
 //! every `interval` seconds (schedule in `pictures`), the newest keyframe is decoded alone on
 //! the decode pool, scaled down to `pictures.thumbnail_max_width` if set, converted with the
 //! stream's colour matrix and written as JPEG to the stable URL
-//! `/thumbnails/<streamname>.jpg` and to a history (`/thumbnails/<streamname>/<UTC>.jpg`).
+//! `/thumbnails/<streamname>.jpg` and to a history (`/thumbnails/<streamname>/<UTC>.jpg`,
+//! listed in the catalog; names from `storage::layout`).
 //!
 //! Not here: decoding itself (`picture`), motion clips (`motionclip`).
 
