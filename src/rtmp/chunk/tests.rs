@@ -240,3 +240,51 @@ fn partial_messages_are_capped() {
     }
     assert!(failed, "the partial-bytes cap must trip");
 }
+
+#[test]
+fn messages_never_hold_the_receive_buffer() {
+    // Small single-chunk messages, medium single-chunk ones and reassembled ones, delivered
+    // in reads of 64 KiB like the publish loop's.
+    let mut encoder = ChunkEncoder::default();
+    encoder.set_chunk_size(4096);
+    let mut wire = BytesMut::new();
+    let mut sent = Vec::new();
+    for i in 0..400u32 {
+        let len = match i % 4 {
+            0 => 300,   // audio-sized
+            1 => 3000,  // a small video frame: one chunk, its own allocation
+            2 => 60,    // tiny
+            _ => 20000, // reassembled from five chunks
+        };
+        let m = message(4 + i % 3, i * 20, 9, 1, len);
+        encoder.encode(&mut wire, &m);
+        sent.push(m);
+    }
+    let mut decoder = ChunkDecoder {
+        chunk_size: 4096,
+        ..ChunkDecoder::default()
+    };
+    let mut got = Vec::new();
+    let mut capacities = Vec::new();
+    for read in wire.chunks(64 * 1024) {
+        decoder.push(read);
+        let input = decoder.input_mut();
+        let receive = input.as_ptr() as usize..input.as_ptr() as usize + input.capacity();
+        capacities.push(input.capacity());
+        for m in decode_all(&mut decoder) {
+            let at = m.payload.as_ptr() as usize;
+            assert!(
+                m.payload.is_empty() || !receive.contains(&at),
+                "a {}-byte message points into the receive buffer",
+                m.payload.len()
+            );
+            got.push(m);
+        }
+    }
+    assert_eq!(got, sent);
+    // The receive buffer is reused, not regrown: it stays about one read plus a chunk.
+    assert!(
+        capacities.iter().all(|&c| c <= 2 * 64 * 1024 + 8192),
+        "{capacities:?}"
+    );
+}
