@@ -185,6 +185,25 @@ fn main() -> anyhow::Result<()> {
         .flat_map(|i| [if i % 30 == 0 { 2 } else { i & 1 }, 0, 21, 8, i, i])
         .collect();
     write("mux", "steady", &records)?;
+    // Client input for the catalog and the disk: processing lists, profile names, URL paths
+    // (split at newlines by the target), history names.
+    let settings: [(&str, &[u8]); 6] = [
+        (
+            "processing",
+            br#"[{"id":"rec","duration":null},{"id":"replay","duration":3600},{"id":"thumbs","interval":10},{"id":"motionclip","interval":30,"duration":3}]"#,
+        ),
+        ("processing-bad", br#"[{"id":"thumbs","interval":9.5},{"id":"rec","x":1}]"#),
+        ("profile", b"vtrans2-852x480x800x25"),
+        ("vod-path", b"eu/ABCDE/ABCDE-x1Y2z-1.mp4"),
+        (
+            "hls-path",
+            b"ABCDE-x1Y2z\n6c1a8f1e-93a2-4d0c-9a39-2f43a4f1b9d2\ninit-1.mp4",
+        ),
+        ("stamp", b"20261121T101500Z.jpg"),
+    ];
+    for (name, bytes) in settings {
+        write("settings_and_keys", name, bytes)?;
+    }
     println!("seeds written to {}", corpus.display());
     Ok(())
 }

@@ -68,7 +68,14 @@ pub fn stamp(at: OffsetDateTime) -> String {
 /// The time a history name's stamp gives, for importing history written before the catalog
 /// listed it.
 pub fn parse_stamp(name: &str) -> Option<OffsetDateTime> {
-    let digits = |range: std::ops::Range<usize>| name.get(range)?.parse::<u32>().ok();
+    // Only ASCII digits: `str::parse` would also take a sign (`T+32000Z` as 03:20:00).
+    let digits = |range: std::ops::Range<usize>| {
+        let field = name.get(range)?;
+        field
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| field.parse::<u32>().ok())?
+    };
     if name.get(8..9) != Some("T") || name.get(15..16) != Some("Z") {
         return None;
     }
@@ -262,6 +269,9 @@ mod tests {
         );
         assert_eq!(parse_stamp("20261121T101500Z.gif"), Some(at));
         assert_eq!(parse_stamp("20261321T101500Z.gif"), None);
+        // Found by the settings_and_keys fuzz target: a sign is not a digit.
+        assert_eq!(parse_stamp("20261010T+32000Z.jpg0Z."), None);
+        assert_eq!(parse_stamp("+0261010T032000Z.jpg"), None);
         assert_eq!(parse_stamp("x"), None);
     }
 }
