@@ -22,7 +22,8 @@
 //!   [`media`] (packets, codec configurations), [`hub`] (the per-stream ring, generic over
 //!   its item);
 //! - what a publish runs: [`session`] (live sessions and their registry), [`sinks`]
-//!   (recorder, HLS, thumbnails, motion clips), [`status`] (what each sink is doing),
+//!   (recorder, HLS, thumbnails, motion clips), [`transcode`] (a stream group's ABR
+//!   renditions, published into their members' hubs), [`status`] (what each sink is doing),
 //!   [`processing`] (typed per-stream settings);
 //! - pure formats: [`mux`] (the one fMP4/CMAF muxer, finaliser, cutter), [`hls`]
 //!   (segmenter, playlists, clip planning), [`picture`] (decode, convert, scale, GIF);
@@ -51,3 +52,4 @@ pub mod session;
 pub mod sinks;
 pub mod status;
 pub mod storage;
+pub mod transcode;

@@ -36,7 +36,7 @@ pub struct ErrorNote {
 }
 
 /// One sink's status, in the API's JSON shape.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SinkStatus {
     pub state: SinkState,
     /// When the sink last made progress (a fragment synced, a picture written).
@@ -44,8 +44,16 @@ pub struct SinkStatus {
     pub last_error: Option<ErrorNote>,
     /// Errors since the server started.
     pub errors: u64,
-    /// Work skipped since the server started (recording: gaps; pictures: skipped ticks).
+    /// Work skipped since the server started (recording: gaps; pictures: skipped ticks;
+    /// transcoding: frames dropped because the rendition could not keep up, this session).
     pub skipped: u64,
+    /// Transcoding: media seconds encoded per second of wall clock recently (1.0 keeps real
+    /// time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    /// Transcoding: frames encoded this session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u64>,
     /// Why the sink is disabled or unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

@@ -12,7 +12,7 @@ use super::{ApiError, AppState};
 use crate::catalog::{
     Clip, LatestPictures, PictureHistory, PictureKind, Replay, Stream, StreamPage, VodAsset,
 };
-use crate::status::{SinkState, SinkStatus};
+use crate::status::SinkStatus;
 use crate::storage::layout;
 use std::collections::BTreeMap;
 
@@ -172,22 +172,12 @@ fn latest_picture(
 
 /// One stream of a group as an RTMP playout entry.
 fn rtmp_playout(state: &AppState, stream: &Stream) -> RtmpPlayout {
-    let mut status: BTreeMap<String, SinkStatus> = state
+    let status: BTreeMap<String, SinkStatus> = state
         .sessions
         .status_of(stream.id)
         .into_iter()
         .map(|(sink, status)| (sink.to_string(), status))
         .collect();
-    if stream.profile.is_some() {
-        status.insert(
-            "transcoding".into(),
-            SinkStatus {
-                state: SinkState::Unavailable,
-                detail: Some("transcoding is not built into this server yet".into()),
-                ..SinkStatus::default()
-            },
-        );
-    }
     RtmpPlayout {
         id: stream.id,
         streamname: stream.streamname.clone(),

@@ -189,3 +189,92 @@ pub fn with_thread_decoder<T, E: From<DecodeError>>(
         result
     })
 }
+
+/// A decoder fed one stream continuously (the ABR transcoder): frames in decode order in,
+/// pictures out in display order, each with the presentation time and keyframe flag of the
+/// frame it came from. OpenH264 passes no timestamps through, so the n-th picture out is
+/// paired with the smallest presentation time fed and not yet out (display order is
+/// presentation order). Never flushed between frames (`NoFlush`, see the module docs); a
+/// decode error drops the decoder, and the caller starts again at the next keyframe.
+pub struct LiveDecoder {
+    decoder: Decoder,
+    /// Presentation times fed and not yet out, with their keyframe flags.
+    pending: std::collections::BTreeMap<i64, bool>,
+    /// The parameter sets were sent for this configuration generation.
+    sent_generation: Option<u32>,
+    input: Vec<u8>,
+}
+
+/// A picture out of a [`LiveDecoder`], still in the decoder's buffers.
+pub struct LivePicture<'a> {
+    pub picture: DecodedPicture<'a>,
+    pub pts_ms: i64,
+    /// Decoded from a keyframe of the source.
+    pub key: bool,
+}
+
+impl LiveDecoder {
+    pub fn new() -> Result<Self, DecodeError> {
+        Ok(LiveDecoder {
+            decoder: new_decoder()?,
+            pending: std::collections::BTreeMap::new(),
+            sent_generation: None,
+            input: Vec::new(),
+        })
+    }
+
+    /// Feeds one frame (AVCC) of configuration `generation`; the parameter sets go first
+    /// whenever the generation changes. Pictures that became ready go to `on_picture`.
+    pub fn decode(
+        &mut self,
+        config: &AvcConfig,
+        generation: u32,
+        frame: &[u8],
+        (pts_ms, key): (i64, bool),
+        mut on_picture: impl FnMut(LivePicture<'_>),
+    ) -> Result<(), DecodeError> {
+        self.input.clear();
+        if self.sent_generation != Some(generation) {
+            self.input.extend_from_slice(&parameter_sets(config));
+            self.sent_generation = Some(generation);
+        }
+        append_frame(config, frame, &mut self.input)?;
+        self.pending.insert(pts_ms, key);
+        let decoded = self
+            .decoder
+            .decode(&self.input)
+            .map_err(|e| DecodeError::Decoder(e.to_string()))?;
+        if let Some(yuv) = decoded {
+            if let Some((pts_ms, key)) = self.pending.pop_first() {
+                on_picture(LivePicture {
+                    picture: DecodedPicture(&yuv),
+                    pts_ms,
+                    key,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives out the pictures still held for reordering (at the end of the stream).
+    pub fn flush(
+        &mut self,
+        mut on_picture: impl FnMut(LivePicture<'_>),
+    ) -> Result<(), DecodeError> {
+        let flushed = self
+            .decoder
+            .flush_remaining()
+            .map_err(|e| DecodeError::Decoder(e.to_string()))?;
+        for yuv in flushed {
+            if let Some((pts_ms, key)) = self.pending.pop_first() {
+                on_picture(LivePicture {
+                    picture: DecodedPicture(&yuv),
+                    pts_ms,
+                    key,
+                });
+            }
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}

@@ -21,6 +21,7 @@
 //!
 //! Not here: the wire protocols (`rtmp`, `http`), what sinks do (`sinks`).
 
+mod group;
 mod sinks;
 
 use crate::catalog::{App, Catalog, CatalogError, EndReason, PublishRefusal, Stream, StreamState};
@@ -120,6 +121,8 @@ pub struct LiveSession {
     /// The HLS output (the replay's from the start, or live-only on demand).
     hls: Mutex<Option<Arc<HlsOutput>>>,
     lingering: Mutex<Option<Lingering>>,
+    /// A passthrough's group members and their transcoder, while it runs.
+    group: Mutex<Option<group::GroupRun>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,6 +228,7 @@ impl LiveSessions {
             status,
             hls: Mutex::default(),
             lingering: Mutex::default(),
+            group: Mutex::default(),
             stream,
         });
         {
@@ -234,6 +238,9 @@ impl LiveSessions {
             slot.live = Some(session.clone());
         }
         sinks::start(self.ctx(), &session).await;
+        if let Some(run) = self.start_group(&session).await {
+            *lock(&session.group) = Some(run);
+        }
         Ok(Publishing {
             session,
             publisher: Some(publisher),
@@ -399,6 +406,15 @@ impl LiveSessions {
         {
             tracing::error!(stream = %session.stream.streamname, error = %e, "could not close the session in the catalog");
         }
+        self.forget(session);
+        let group = lock(&session.group).take();
+        if let Some(run) = group {
+            self.end_group(run, reason).await;
+        }
+    }
+
+    /// Takes an ended session out of the registry.
+    fn forget(&self, session: &Arc<LiveSession>) {
         let mut registry = self.registry();
         if let Some(slot) = registry.by_id.get_mut(&session.stream.id) {
             if slot.live.as_ref().is_some_and(|s| Arc::ptr_eq(s, session)) {

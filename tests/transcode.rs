@@ -1,0 +1,203 @@
+//! Stream groups that transcode (SPEC "Stream groups"): the fixture pushed to a group's
+//! passthrough over RTMP; every rendition read back with ffprobe from its own recording:
+//! exact size, frame rate, bit rate within ±25 % of the profile, IDRs at the source's
+//! keyframe times and nowhere else; states and status per member; a member's thumbnail at
+//! the profile size.
+
+mod common;
+
+use common::*;
+use reelay::client::RtmpClient;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Polls `GET /stream/{id}` until `playout.web` lists a recording; its URL.
+async fn recording_url(t: &TestServer, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = t.get(&format!("/stream/{id}")).await;
+        if let Some(url) = body["playout"]["web"][0]["url"].as_str() {
+            return url.to_string();
+        }
+        assert!(Instant::now() < deadline, "no recording: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn download(t: &TestServer, url: &str, dir: &Path) -> PathBuf {
+    let bytes = t.http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let path = dir.join(url.rsplit('/').next().unwrap());
+    std::fs::write(&path, &bytes).unwrap();
+    path
+}
+
+/// Video packets as (pts seconds, keyframe) read by ffprobe, in presentation order.
+fn video_packets(ffprobe: &Path, file: &Path) -> Vec<(f64, bool)> {
+    let out = output_ok(
+        std::process::Command::new(ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=pts_time,flags",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(file),
+    );
+    let mut packets: Vec<(f64, bool)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (pts, flags) = line.split_once(',')?;
+            Some((pts.parse().ok()?, flags.contains('K')))
+        })
+        .collect();
+    packets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    packets
+}
+
+/// Keyframe times relative to the first keyframe, in milliseconds.
+fn keyframe_offsets(packets: &[(f64, bool)]) -> Vec<i64> {
+    let keys: Vec<f64> = packets.iter().filter(|p| p.1).map(|p| p.0).collect();
+    keys.iter()
+        .map(|k| ((k - keys[0]) * 1000.0).round() as i64)
+        .collect()
+}
+
+fn video_stream(probe: &Value) -> &Value {
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_transcodes_every_profile_with_aligned_idrs() {
+    let Some(ffprobe) = tool("ffprobe") else {
+        return;
+    };
+    let t = start().await;
+    let profiles = ["vtrans2-426x240x300x25", "vtrans2-256x144x120x15"];
+    let (status, group) = t
+        .request(
+            reqwest::Method::POST,
+            "/stream",
+            Some(&t.admin_key),
+            Some(json!({"transcodes": [
+                {"profile": profiles[0]},
+                {"profile": profiles[1]},
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let id = group["id"].as_str().unwrap().to_string();
+    let members: Vec<(String, String)> = group["playout"]["rtmp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["streamname"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // The first rendition also takes thumbnails.
+    let (status, body) = t
+        .request(
+            reqwest::Method::PUT,
+            &format!("/stream/{}/processing", members[1].0),
+            Some(&t.admin_key),
+            Some(json!({"processing": [{"id": "thumbs", "interval": 10}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (tags, _) = looped_fixture(3);
+    let mut publisher = RtmpClient::connect(t.rtmp(), "rec").await.unwrap();
+    publisher.publish(&members[0].1).await.unwrap();
+    let half = tags.len() / 2;
+    send_tags(&mut publisher, &tags[..half], 1.0).await;
+    // Mid-stream: every member is live, each with its own session, transcoding in real time.
+    for (member, _) in &members[1..] {
+        assert_eq!(t.state_of(member).await, "live");
+    }
+    let (_, live) = t.get(&format!("/stream/{id}")).await;
+    for entry in &live["playout"]["rtmp"].as_array().unwrap()[1..] {
+        let transcode = &entry["status"]["transcode"];
+        assert_eq!(transcode["state"], "active", "{entry}");
+        assert!(transcode["frames"].as_u64().unwrap() > 10, "{entry}");
+        let speed = transcode["speed"].as_f64().unwrap_or(1.0);
+        assert!((0.8..1.3).contains(&speed), "{entry}");
+    }
+    send_tags(&mut publisher, &tags[half..], 1.0).await;
+    publisher.stop_publishing().await.unwrap();
+    for (member, _) in &members {
+        t.wait_state(member, "ended").await;
+        assert_eq!(t.sessions(member).await.len(), 1);
+    }
+
+    let (_, after) = t.get(&format!("/stream/{id}")).await;
+    let statuses = after["playout"]["rtmp"].to_string();
+    let source = download(&t, &recording_url(&t, &id).await, t.dir.path()).await;
+    let source_keys = keyframe_offsets(&video_packets(&ffprobe, &source));
+    assert!(source_keys.len() >= 6, "{source_keys:?}");
+    for ((member, _), profile) in members[1..].iter().zip(profiles) {
+        let parts: Vec<u32> = profile[8..]
+            .split('x')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let file = download(&t, &recording_url(&t, member).await, t.dir.path()).await;
+        decodes_cleanly(&file);
+        let probe = probe(&file).unwrap();
+        let video = video_stream(&probe);
+        assert_eq!(video["codec_name"], "h264");
+        assert_eq!(video["width"], parts[0], "{video}");
+        assert_eq!(video["height"], parts[1], "{video}");
+        assert!(codec_names(&probe).contains(&"aac".to_string()));
+        // Frame rate: the profile's (below the source's 30).
+        let packets = video_packets(&ffprobe, &file);
+        let span = packets.last().unwrap().0 - packets[0].0;
+        let fps = (packets.len() - 1) as f64 / span;
+        assert!(
+            (fps - f64::from(parts[3])).abs() < 0.5,
+            "{profile}: {fps} fps; {statuses}"
+        );
+        // Bit rate within ±25 % of the profile.
+        let kbps = video["bit_rate"].as_str().unwrap().parse::<f64>().unwrap() / 1000.0;
+        let target = f64::from(parts[2]);
+        assert!(
+            (kbps - target).abs() <= target * 0.25,
+            "{profile}: {kbps} kbit/s"
+        );
+        // IDRs exactly at the source keyframes' times, and nowhere else.
+        let source_packets = video_packets(&ffprobe, &source);
+        assert_eq!(
+            keyframe_offsets(&packets),
+            source_keys,
+            "{profile}: {} packets from {:?} to {:?}; source {} packets from {:?} to {:?}",
+            packets.len(),
+            packets.first(),
+            packets.last(),
+            source_packets.len(),
+            source_packets.first(),
+            source_packets.last()
+        );
+    }
+
+    // The first rendition's thumbnail has the profile's size.
+    let (_, stream) = t.get(&format!("/stream/{}", members[1].0)).await;
+    let url = stream["playout"]["thumbnails"][0]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no thumbnail: {stream}"));
+    let jpeg = t.http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let mut decoder = jpeg_decoder::Decoder::new(&jpeg[..]);
+    decoder.read_info().unwrap();
+    let info = decoder.info().unwrap();
+    assert_eq!((info.width, info.height), (426, 240));
+}
