@@ -135,6 +135,7 @@ async fn a_group_transcodes_every_profile_with_aligned_idrs() {
         let speed = transcode["speed"].as_f64().unwrap_or(1.0);
         assert!((0.8..1.3).contains(&speed), "{entry}");
     }
+    abr_playlists_agree(&t, &live, &members).await;
     send_tags(&mut publisher, &tags[half..], 1.0).await;
     publisher.stop_publishing().await.unwrap();
     for (member, _) in &members {
@@ -200,4 +201,99 @@ async fn a_group_transcodes_every_profile_with_aligned_idrs() {
     decoder.read_info().unwrap();
     let info = decoder.info().unwrap();
     assert_eq!((info.width, info.height), (426, 240));
+}
+
+/// Media playlist segments as (sequence, duration).
+fn segments(playlist: &str) -> Vec<(u64, f64)> {
+    let mut sequence = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .map_or(0, |n| n.parse::<u64>().unwrap());
+    let mut out = Vec::new();
+    for line in playlist.lines() {
+        if let Some(duration) = line.strip_prefix("#EXTINF:") {
+            out.push((sequence, duration.trim_end_matches(',').parse().unwrap()));
+            sequence += 1;
+        }
+    }
+    out
+}
+
+/// The group's multivariant playlist lists every rendition, highest first, with measured
+/// figures; the renditions' playlists number the same time spans alike.
+async fn abr_playlists_agree(t: &TestServer, live: &Value, members: &[(String, String)]) {
+    let abr = live["playout"]["hls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["type"] == "abr")
+        .unwrap_or_else(|| panic!("no abr entry: {live}"));
+    let url = abr["url"].as_str().unwrap();
+    assert!(url.ends_with(&format!("/live/{}/master.m3u8", members[0].1)));
+    let response = t.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    let text = response.text().await.unwrap();
+    let master =
+        hls_m3u8::MasterPlaylist::try_from(text.as_str()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(master.variant_streams.len(), 3, "{text}");
+    let expected = [
+        (members[0].1.as_str(), "640x360", 30.0),
+        (members[1].1.as_str(), "426x240", 25.0),
+        (members[2].1.as_str(), "256x144", 15.0),
+    ];
+    let lines: Vec<&str> = text.lines().collect();
+    let mut bandwidths = Vec::new();
+    for (name, resolution, fps) in expected {
+        let uri = format!("../{name}/index.m3u8");
+        let at = lines
+            .iter()
+            .position(|l| *l == uri)
+            .unwrap_or_else(|| panic!("{text}"));
+        let inf = lines[at - 1];
+        let attribute = |key: &str| {
+            inf.split(&[':', ','][..])
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("{key} missing: {inf}"))
+                .to_string()
+        };
+        assert_eq!(attribute("RESOLUTION"), resolution, "{inf}");
+        let frame_rate: f64 = attribute("FRAME-RATE").parse().unwrap();
+        assert!((frame_rate - fps).abs() < 1.0, "{inf}");
+        assert!(inf.contains("CODECS=\"avc1."), "{inf}");
+        assert!(inf.contains("mp4a.40.2\""), "{inf}");
+        let peak: u64 = attribute("BANDWIDTH").parse().unwrap();
+        let average: u64 = attribute("AVERAGE-BANDWIDTH").parse().unwrap();
+        assert!(peak >= average && average > 0, "{inf}");
+        bandwidths.push(peak);
+    }
+    assert!(
+        bandwidths.windows(2).all(|w| w[0] > w[1]),
+        "highest first: {text}"
+    );
+    // Every rendition's playlist: the same sequence numbers for the same spans.
+    let mut playlists = Vec::new();
+    for (_, name) in members {
+        let url = t.url(&format!("/live/{name}/index.m3u8"));
+        let text = t.http.get(url).send().await.unwrap().text().await.unwrap();
+        playlists.push(segments(&text));
+    }
+    let reference = &playlists[0];
+    assert!(reference.len() >= 2, "{reference:?}");
+    for other in &playlists[1..] {
+        let mut common = 0;
+        for (sequence, duration) in other {
+            if let Some((_, expected)) = reference.iter().find(|(s, _)| s == sequence) {
+                assert!(
+                    (duration - expected).abs() < 0.05,
+                    "{reference:?} vs {other:?}"
+                );
+                common += 1;
+            }
+        }
+        assert!(common >= 2, "{reference:?} vs {other:?}");
+    }
 }

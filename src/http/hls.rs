@@ -63,6 +63,41 @@ pub async fn live_playlist(
     }
 }
 
+/// `GET /live/{streamname}/master.m3u8`: a live stream group's multivariant playlist (SPEC
+/// "Stream groups"), one `EXT-X-STREAM-INF` per rendition, highest first, each pointing at the
+/// rendition's own live playlist. Waits (like a first live playlist) until every rendition
+/// has a segment, so its figures are measured, not guessed.
+pub async fn live_master(
+    State(state): State<AppState>,
+    Path(streamname): Path<String>,
+) -> Result<Response, ApiError> {
+    let renditions = state
+        .sessions
+        .group_hls(&streamname)
+        .ok_or_else(|| ApiError::not_found("live stream group"))?;
+    let mut entries = Vec::new();
+    for (stream, output) in renditions {
+        let mut updates = output.watch();
+        let ready = |s: &Snapshot| s.ended || s.segments > 0;
+        let snapshot = tokio::time::timeout(FIRST_SEGMENT_WAIT, updates.wait_for(ready))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        if let Some(variant) = snapshot.variant.filter(|v| v.peak_bps > 0) {
+            entries.push((stream.streamname, variant));
+        }
+    }
+    if entries.is_empty() {
+        return Err(ApiError::not_found("live playlist"));
+    }
+    Ok(playlist_response(
+        Bytes::from(crate::hls::master_playlist(&entries)),
+        "no-cache, no-store",
+    ))
+}
+
 fn segment_content_type(file: &str) -> Option<&'static str> {
     if file.ends_with(".m4s") {
         Some("video/iso.segment")

@@ -237,6 +237,7 @@ fn media_routes() -> Router<AppState> {
         ]);
     Router::new()
         .route("/live/{streamname}/index.m3u8", get(hls::live_playlist))
+        .route("/live/{streamname}/master.m3u8", get(hls::live_master))
         .route("/live/{streamname}/{session}/{file}", get(hls::live_file))
         .route(
             "/replay/{streamname}/{session}/{file}",

@@ -198,6 +198,19 @@ pub fn stream_view(state: &AppState, stream: &Stream, group: &[Stream]) -> Strea
     } else {
         group.iter().map(|s| rtmp_playout(state, s)).collect()
     };
+    let mut hls = vec![HlsPlayout {
+        url: format!("{}/live/{}/index.m3u8", state.urls.http, stream.streamname),
+        kind: AssetType::Live,
+        stream_id: stream.id,
+    }];
+    if stream.index == 0 && group.iter().any(|s| s.profile.is_some()) {
+        // The group's renditions as one ABR stream (SPEC "Stream groups").
+        hls.push(HlsPlayout {
+            url: format!("{}/live/{}/master.m3u8", state.urls.http, stream.streamname),
+            kind: AssetType::Abr,
+            stream_id: stream.id,
+        });
+    }
     StreamView {
         id: stream.id,
         streamgroup: stream.streamgroup,
@@ -213,11 +226,7 @@ pub fn stream_view(state: &AppState, stream: &Stream, group: &[Stream]) -> Strea
         },
         playout: PlayoutView {
             rtmp,
-            hls: vec![HlsPlayout {
-                url: format!("{}/live/{}/index.m3u8", state.urls.http, stream.streamname),
-                kind: AssetType::Live,
-                stream_id: stream.id,
-            }],
+            hls,
             ..PlayoutView::default()
         },
         notice: None,

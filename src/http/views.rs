@@ -93,6 +93,8 @@ pub struct HlsPlayout {
 #[serde(rename_all = "lowercase")]
 pub enum AssetType {
     Live,
+    /// A stream group's multivariant playlist.
+    Abr,
     Vod,
     Playout,
     Image,

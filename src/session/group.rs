@@ -121,6 +121,12 @@ impl LiveSessions {
         if plans.is_empty() {
             return None;
         }
+        // Every rendition's HLS starts now, before the first packet, so all of them cut
+        // their segments from the same first keyframe and number them alike.
+        self.hls_output(passthrough, true);
+        for member in &sessions {
+            self.hls_output(member, true);
+        }
         let transcoder = transcode::start(&passthrough.hub, &stream.streamname, plans);
         Some(GroupRun {
             members: sessions,

@@ -338,9 +338,15 @@ impl LiveSessions {
         if session.stream.streamname != streamname {
             return None;
         }
+        Some(self.hls_output(&session, false))
+    }
+
+    /// The session's running HLS output, started now if it has none (`whole_session`: it
+    /// runs until the session ends instead of stopping when nobody asks for it).
+    fn hls_output(&self, session: &Arc<LiveSession>, whole_session: bool) -> Arc<HlsOutput> {
         let mut hls = lock(&session.hls);
         if let Some(output) = hls.as_ref().filter(|o| o.is_running()) {
-            return Some(output.clone());
+            return output.clone();
         }
         let plan = HlsPlan {
             stream_id: session.stream.id,
@@ -348,11 +354,31 @@ impl LiveSessions {
             session_id: session.session_id,
             replay: None,
             status: session.status.clone(),
+            whole_session,
         };
         let (output, task) = hls::start(&self.ctx().hls, &session.hub, plan);
         self.ctx().tasks.spawn(task);
         *hls = Some(output.clone());
-        Some(output)
+        output
+    }
+
+    /// The HLS outputs of a live stream group's renditions, highest first (the passthrough,
+    /// then the transcodes by bit rate), for its multivariant playlist; `None` unless
+    /// `streamname` is a live passthrough whose group transcodes.
+    pub fn group_hls(&self, streamname: &str) -> Option<Vec<(Stream, Arc<HlsOutput>)>> {
+        let session = self.find(streamname)?;
+        if session.stream.streamname != streamname {
+            return None;
+        }
+        let members: Vec<Arc<LiveSession>> = lock(&session.group).as_ref()?.members.clone();
+        let mut renditions = vec![(session.stream.clone(), self.hls_output(&session, true))];
+        let mut members: Vec<_> = members
+            .iter()
+            .map(|m| (m.stream.clone(), self.hls_output(m, true)))
+            .collect();
+        members.sort_by_key(|(s, _)| std::cmp::Reverse(s.profile.map_or(0, |p| p.kbps)));
+        renditions.extend(members);
+        Some(renditions)
     }
 
     /// Asks a stream's publisher (connected or lingering) to go: stop and delete.

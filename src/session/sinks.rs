@@ -102,6 +102,7 @@ pub(super) async fn start(ctx: &SessionContext, session: &Arc<LiveSession>) {
             session_id: session.session_id,
             replay: Some(retention),
             status: session.status.clone(),
+            whole_session: true,
         };
         let (output, task) = hls::start(&ctx.hls, &session.hub, plan);
         *super::lock(&session.hls) = Some(output);

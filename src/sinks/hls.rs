@@ -18,8 +18,11 @@
 //! Not here: cutting segments (`hls::segmenter`), HTTP (`http::hls`).
 
 use super::{blocking, SinkError};
-use crate::hls::{MediaPlaylist, Retention, Segment, SegmentEntry, Segmenter, SegmenterSettings};
+use crate::hls::{
+    MediaPlaylist, Retention, Segment, SegmentEntry, Segmenter, SegmenterSettings, VariantInfo,
+};
 use crate::hub::{Delivery, Event, StreamHub, Subscription};
+use crate::media::Track;
 use crate::status::{SinkState, StreamStatus};
 use crate::storage::layout::{self, REPLAY_PLAYLIST};
 use crate::storage::{Durability, LocalStore};
@@ -46,6 +49,44 @@ pub struct Snapshot {
     pub replay: Option<Bytes>,
     pub segments: u64,
     pub ended: bool,
+    /// What a multivariant playlist says of this output, measured on its recent segments.
+    pub variant: Option<VariantInfo>,
+}
+
+/// Segments the variant figures are measured over.
+const VARIANT_WINDOW: usize = 10;
+
+/// Bytes, seconds and video frames of one segment.
+type SegmentFigures = (usize, f64, u32);
+
+fn variant_info(
+    config: &crate::media::CodecConfig,
+    recent: &std::collections::VecDeque<SegmentFigures>,
+) -> VariantInfo {
+    let mut codecs = Vec::new();
+    let video = config.video.as_ref().and_then(|v| v.params.as_ref());
+    if let Some(params) = video {
+        codecs.push(params.codec_string());
+    }
+    if let Some(asc) = config.audio.as_ref().and_then(|a| a.aac.as_ref()) {
+        codecs.push(format!("mp4a.40.{}", asc.object_type));
+    }
+    let rate = |bytes: usize, secs: f64| (bytes as f64 * 8.0 / secs.max(0.001)).round() as u64;
+    let peak_bps = recent
+        .iter()
+        .map(|&(b, d, _)| rate(b, d))
+        .max()
+        .unwrap_or(0);
+    let (bytes, secs, frames) = recent
+        .iter()
+        .fold((0, 0.0, 0), |(b, d, f), s| (b + s.0, d + s.1, f + s.2));
+    VariantInfo {
+        codecs: codecs.join(","),
+        resolution: video.map(|p| p.picture_size()),
+        frame_rate: (frames > 0 && secs > 0.0).then(|| f64::from(frames) / secs),
+        peak_bps,
+        average_bps: rate(bytes, secs),
+    }
 }
 
 /// One stream's HLS output, shared by its sink and the HTTP handlers (through the stream's
@@ -108,6 +149,10 @@ pub struct HlsPlan {
     pub replay: Option<Retention>,
     /// The stream's sink statuses (this sink is `replay` when it keeps one).
     pub status: StreamStatus,
+    /// A live-only output that runs for the whole session instead of stopping when nobody
+    /// asks for it: a stream group's renditions, whose segments must all start at the same
+    /// keyframe so their sequence numbers agree.
+    pub whole_session: bool,
 }
 
 /// Makes the output and subscribes at once (at the hub's newest keyframe); returns the
@@ -150,6 +195,13 @@ struct Sink {
     playlist: MediaPlaylist,
     /// Wall clock and source time of the first packet, for `EXT-X-PROGRAM-DATE-TIME`.
     clock: Option<(OffsetDateTime, i64)>,
+    /// The recent segments' figures and the configuration of the newest packet, for the
+    /// variant figures.
+    recent: std::collections::VecDeque<SegmentFigures>,
+    config: Option<Arc<crate::media::CodecConfig>>,
+    /// Video frames pushed since the last segment was cut, and in the segment just cut.
+    frames: u32,
+    segment_frames: u32,
 }
 
 impl Sink {
@@ -175,6 +227,11 @@ impl Sink {
             new_init,
             discontinuity,
         } = segment;
+        self.recent
+            .push_back((bytes.len(), duration_secs, self.segment_frames));
+        if self.recent.len() > VARIANT_WINDOW {
+            self.recent.pop_front();
+        }
         let uri = layout::hls_segment_name(sequence);
         let init_uri = layout::hls_init_name(init);
         let new_init = new_init.map(|i| (self.key(&layout::hls_init_name(i.number)), i.bytes));
@@ -249,11 +306,13 @@ impl Sink {
             .is_some()
             .then(|| Bytes::from(self.playlist.render("")));
         let segments = self.playlist.segments().count() as u64;
+        let variant = self.config.as_ref().map(|c| variant_info(c, &self.recent));
         self.output.snapshot.send_replace(Snapshot {
             live,
             replay: replay.clone(),
             segments,
             ended,
+            variant,
         });
         if let Some(replay) = replay {
             // A replay is a rewind buffer: no sync (the recording is the durable copy).
@@ -273,7 +332,22 @@ impl Sink {
             Event::Item(packet) => {
                 self.clock
                     .get_or_insert_with(|| (OffsetDateTime::now_utc(), packet.dts_ms));
-                self.segmenter.push(&packet)?
+                if !self
+                    .config
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, &packet.config))
+                {
+                    self.config = Some(packet.config.clone());
+                }
+                let segment = self.segmenter.push(&packet)?;
+                if segment.is_some() {
+                    // The frame that cut a segment is the next segment's first.
+                    self.segment_frames = std::mem::take(&mut self.frames);
+                }
+                if packet.track == Track::Video {
+                    self.frames += 1;
+                }
+                segment
             }
             Event::Gap { missed } => {
                 self.ctx.media.dropped("hls", missed);
@@ -283,9 +357,11 @@ impl Sink {
                 } else {
                     tracing::debug!(stream = %self.plan.streamname, missed, "live hls fell behind: skipped to the newest keyframe");
                 }
+                self.segment_frames = std::mem::take(&mut self.frames);
                 self.segmenter.gap()?
             }
             Event::Ended => {
+                self.segment_frames = std::mem::take(&mut self.frames);
                 if let Some(segment) = self.segmenter.finish()? {
                     self.store(segment).await?;
                 }
@@ -303,6 +379,7 @@ impl Sink {
     /// An on-demand sink nobody asked for lately.
     fn idle(&self) -> bool {
         self.plan.replay.is_none()
+            && !self.plan.whole_session
             && now_ms() - self.output.last_request_ms.load(Ordering::Relaxed)
                 > i64::try_from(self.ctx.idle_stop.as_millis()).unwrap_or(i64::MAX)
     }
@@ -331,6 +408,10 @@ async fn run(
         playlist: MediaPlaylist::new(retention),
         segmenter: Segmenter::new(SegmenterSettings::default()),
         clock: None,
+        recent: std::collections::VecDeque::new(),
+        config: None,
+        frames: 0,
+        segment_frames: 0,
         output: output.clone(),
         plan,
     };
