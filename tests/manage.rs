@@ -242,6 +242,45 @@ async fn stream_groups_list_every_profile() {
         client.publish(names[1]).await,
         Err(ClientError::Refused(_))
     ));
+    // Add Profile, through any member of the group: the next index, the group's processing.
+    let add_path = format!("/stream/{member}/transcodes");
+    let add = |body: Value| t.request(Method::POST, &add_path, Some(&t.admin_key), Some(body));
+    let (status, added) = add(json!({"profile": "vtrans2-426x240x300x15", "tags": ["tiny"]})).await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["streamgroup"], id);
+    assert_eq!(added["playout"]["rtmp"].as_array().unwrap().len(), 4);
+    let new_entry = &added["playout"]["rtmp"][3];
+    assert_eq!(new_entry["index"], 3);
+    assert_eq!(new_entry["profile"], "vtrans2-426x240x300x15");
+    assert_eq!(new_entry["tags"], json!(["tiny"]));
+    assert_eq!(new_entry["processing"][0]["id"], "motionclip");
+    assert!(added["notice"].as_str().unwrap().contains("next ingest"));
+    let (status, refused) = add(json!({"profile": "vtrans2-426x240x300"})).await;
+    assert_eq!(
+        (status, &refused["error"]["field"]),
+        (400, &json!("profile")),
+        "{refused}"
+    );
+    let (status, _) = t
+        .request(
+            Method::POST,
+            "/stream/00000000-0000-4000-8000-000000000000/transcodes",
+            Some(&t.admin_key),
+            Some(json!({"profile": "vtrans2-426x240x300x15"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // At most 8 transcodes: 3 now, 5 more, then 409.
+    for _ in 0..5 {
+        assert_eq!(
+            add(json!({"profile": "vtrans2-320x180x200x15"})).await.0,
+            201
+        );
+    }
+    let (status, full) = add(json!({"profile": "vtrans2-320x180x200x15"})).await;
+    assert_eq!(status, 409, "{full}");
+    let (_, listed) = t.get(&format!("/stream/{id}/group")).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

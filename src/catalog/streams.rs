@@ -5,7 +5,7 @@
 //! row per tag in `stream_tags`, indexed, so a tag filter over thousands of streams is an
 //! index lookup instead of parsing every stream's JSON.
 
-use super::model::{NewStreamGroup, Stream, StreamState};
+use super::model::{NewStreamGroup, NewTranscode, Stream, StreamState};
 use super::{now_rfc3339, random_alnum, Catalog, CatalogError};
 use crate::processing::{Processing, TranscodeProfile};
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -246,6 +246,54 @@ impl Catalog {
             }
             tx.commit()?;
             Ok(streams)
+        })
+        .await
+    }
+
+    /// Adds a transcoded profile to the group `group` of `org_hash` (the dashboard's "Add
+    /// Profile"): a new stream with the next index and the passthrough's processing, or
+    /// `None` when the group already has `max` live (not deleted) transcodes or no
+    /// passthrough.
+    pub async fn add_transcode(
+        &self,
+        org_hash: &str,
+        group: Uuid,
+        transcode: NewTranscode,
+        max: usize,
+    ) -> Result<Option<Stream>, CatalogError> {
+        let org_hash = org_hash.to_string();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let members = group_streams(&tx, &org_hash, group)?;
+            let Some(passthrough) = members.iter().find(|s| s.index == 0) else {
+                return Ok(None);
+            };
+            let transcodes = members
+                .iter()
+                .filter(|s| s.index > 0 && s.state != StreamState::Deleted)
+                .count();
+            if transcodes >= max {
+                return Ok(None);
+            }
+            let index = members.iter().map(|s| s.index).max().unwrap_or(0) + 1;
+            let id = Uuid::new_v4();
+            let now = now_rfc3339();
+            insert_stream(
+                &tx,
+                &NewRow {
+                    org_hash: &org_hash,
+                    id,
+                    group,
+                    index,
+                    profile: Some(transcode.profile),
+                    tags: &transcode.tags,
+                    processing: &passthrough.processing,
+                    now: &now,
+                },
+            )?;
+            let stream = stream_by_id(&tx, id)?;
+            tx.commit()?;
+            Ok(stream)
         })
         .await
     }

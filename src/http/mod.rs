@@ -264,6 +264,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(streams::get_one).delete(streams::delete),
         )
         .route("/stream/{id}/group", get(streams::group))
+        .route("/stream/{id}/transcodes", post(streams::add_transcode))
         .route("/stream/{id}/tag", put(streams::set_tags))
         .route("/stream/{id}/processing", put(streams::set_processing))
         .route("/stream/{id}/stop", post(streams::stop))

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         super::health, super::metrics,
         streams::create, streams::list, streams::get_one, streams::group, streams::set_tags,
         streams::set_processing, streams::stop, streams::unlock, streams::delete,
-        streams::sessions, clips::create,
+        streams::sessions, streams::add_transcode, clips::create,
         orgs::get, orgs::set_packages, orgs::create_key, orgs::list_keys, orgs::own_key, orgs::revoke_key,
     ),
     components(schemas(crate::processing::ProcessingEntry)),

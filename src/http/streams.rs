@@ -337,6 +337,59 @@ pub async fn group(
     }))
 }
 
+/// `POST /stream/{id}/transcodes`
+#[utoipa::path(post, path = "/stream/{id}/transcodes", tag = "streams",
+    params(("id" = Uuid, Path, description = "id of any stream of the group")),
+    request_body = TranscodeBody,
+    responses((status = 201, body = StreamView, description = "the new member; effective at the group's next ingest"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = NO_STREAM),
+              (status = 409, body = ErrorBody, description = "the group has the most profiles it can have")),
+    security(("apikey" = [])))]
+pub async fn add_transcode(
+    State(state): State<AppState>,
+    auth: Auth,
+    _: ApiQuery<NoParams>,
+    Path(id): Path<String>,
+    ApiBody(body): ApiBody,
+) -> Result<(StatusCode, Json<StreamView>), ApiError> {
+    auth.require(Role::User)?;
+    let body: TranscodeBody = parse_body(&body)?;
+    let stream = load(&state, &auth, &id).await?;
+    if stream.state == catalog::StreamState::Deleted {
+        return Err(refused(ChangeRefused::Deleted));
+    }
+    let profile = TranscodeProfile::parse(&body.profile)
+        .ok_or_else(|| ApiError::invalid("profile", PROFILE_RULE))?;
+    let tags = body.tags.unwrap_or_default();
+    validate_tags(&tags, "tags")?;
+    let transcode = NewTranscode { profile, tags };
+    let added = state
+        .catalog
+        .add_transcode(
+            &stream.org_hash,
+            stream.streamgroup,
+            transcode,
+            MAX_TRANSCODES,
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("a stream group has at most {MAX_TRANSCODES} transcoded profiles"),
+            )
+        })?;
+    let group = state
+        .catalog
+        .group_streams(&stream.org_hash, stream.streamgroup)
+        .await?;
+    let mut view = stream_view(&state, &added, &group);
+    view.notice = Some("the new profile is transcoded from the group's next ingest on".into());
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
 /// A refused change as an API error.
 fn refused(why: ChangeRefused) -> ApiError {
     let message = match why {
