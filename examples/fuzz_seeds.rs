@@ -131,6 +131,26 @@ fn main() -> anyhow::Result<()> {
             seed.extend_from_slice(record);
             seed.extend_from_slice(&key.body[5..]);
             write("h264_decode", "x264-keyframe", &seed)?;
+            // The keyframe and the frames after it, sized for the motion clip path
+            // (length ≡ 1 mod 3) and the transcode path (≡ 2 mod 3; the last byte, 5, picks a
+            // 64x36 rendition).
+            let mut sequence = seed.clone();
+            let following = tags
+                .iter()
+                .filter(|t| t.tag_type == 9 && t.body[1] == 1)
+                .skip_while(|t| t.body[0] >> 4 != 1)
+                .skip(1)
+                .take(5);
+            for frame in following {
+                sequence.extend_from_slice(&frame.body[5..]);
+            }
+            for (name, remainder) in [("x264-clip", 1), ("x264-transcode", 2)] {
+                let mut seed = sequence.clone();
+                while seed.len() % 3 != remainder {
+                    seed.push(5);
+                }
+                write("h264_decode", name, &seed)?;
+            }
         }
     }
     if let Some(audio) = tags.iter().find(|t| t.tag_type == 8 && t.body[1] == 0) {

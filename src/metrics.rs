@@ -91,6 +91,35 @@ impl MediaMetrics {
     }
 }
 
+/// ABR transcoding, by rendition profile (`vtrans2-…`; the set of profiles in use is small).
+#[derive(Debug, Clone, Default)]
+pub struct TranscodeMetrics {
+    frames: Family<Vec<(&'static str, String)>, Counter>,
+    dropped: Family<Vec<(&'static str, String)>, Counter>,
+    /// Times a group's decoder fell behind its source and resumed at a keyframe.
+    pub resyncs: Counter,
+    /// Renditions being made now.
+    pub renditions: Gauge,
+}
+
+impl TranscodeMetrics {
+    /// A rendition of `profile` encoded `count` frames.
+    pub fn frames(&self, profile: &str, count: u64) {
+        if count > 0 {
+            self.frames
+                .get_or_create(&vec![("profile", profile.to_string())])
+                .inc_by(count);
+        }
+    }
+
+    /// A rendition of `profile` could not keep up and lost a frame.
+    pub fn dropped(&self, profile: &str) {
+        self.dropped
+            .get_or_create(&vec![("profile", profile.to_string())])
+            .inc();
+    }
+}
+
 /// Labels of an HTTP request: the route pattern (not the path, so the set stays small),
 /// method and status.
 type RequestLabels = Vec<(&'static str, String)>;
@@ -141,6 +170,7 @@ pub struct Metrics {
     pub recording: RecordingMetrics,
     pub pictures: PictureMetrics,
     pub media: MediaMetrics,
+    pub transcode: TranscodeMetrics,
     pub http: HttpMetrics,
     pub scraped: ScrapedGauges,
 }
@@ -197,6 +227,28 @@ impl Metrics {
             "Picture ticks skipped because the stream's previous job still ran or the decode queue was full",
             pictures.skipped.clone(),
         );
+        let transcode = TranscodeMetrics::default();
+        let sub = registry.sub_registry_with_prefix("transcode");
+        sub.register(
+            "frames",
+            "Frames encoded, by rendition profile",
+            transcode.frames.clone(),
+        );
+        sub.register(
+            "dropped_frames",
+            "Frames a rendition lost because it could not keep up, by profile",
+            transcode.dropped.clone(),
+        );
+        sub.register(
+            "resyncs",
+            "Times a group's decoder fell behind its source and resumed at a keyframe",
+            transcode.resyncs.clone(),
+        );
+        sub.register(
+            "renditions",
+            "Renditions being made now",
+            transcode.renditions.clone(),
+        );
         let media = MediaMetrics::default();
         let sub = registry.sub_registry_with_prefix("rtmp");
         sub.register(
@@ -252,6 +304,7 @@ impl Metrics {
             recording,
             pictures,
             media,
+            transcode,
             http,
             scraped,
         })

@@ -198,6 +198,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             metrics: metrics.pictures.clone(),
             phases: TickPhases::new(),
         },
+        transcode_metrics: metrics.transcode.clone(),
         tasks: tasks.clone(),
         shutdown: shutdown.clone(),
     });

@@ -76,11 +76,15 @@ fn video_stream(probe: &Value) -> &Value {
         .unwrap()
 }
 
+/// The tests here use every core; they run one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_transcodes_every_profile_with_aligned_idrs() {
     let Some(ffprobe) = tool("ffprobe") else {
         return;
     };
+    let _alone = ONE_AT_A_TIME.lock().await;
     let t = start().await;
     let profiles = ["vtrans2-426x240x300x25", "vtrans2-256x144x120x15"];
     let (status, group) = t
@@ -191,6 +195,33 @@ async fn a_group_transcodes_every_profile_with_aligned_idrs() {
         );
     }
 
+    // Metrics per rendition.
+    let metrics = t
+        .http
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for profile in profiles {
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "reelay_transcode_frames_total{{profile=\"{profile}\"}}"
+                ))
+            })
+            .unwrap_or_else(|| panic!("{profile} not in {metrics}"));
+        let frames: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(frames > 200.0, "{line}");
+    }
+    assert!(
+        metrics.contains("reelay_transcode_renditions 0"),
+        "{metrics}"
+    );
+
     // The first rendition's thumbnail has the profile's size.
     let (_, stream) = t.get(&format!("/stream/{}", members[1].0)).await;
     let url = stream["playout"]["thumbnails"][0]["url"]
@@ -296,4 +327,124 @@ async fn abr_playlists_agree(t: &TestServer, live: &Value, members: &[(String, S
         }
         assert!(common >= 2, "{reference:?} vs {other:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_transcoder_drops_only_its_own_frames() {
+    let (Some(ffmpeg), Some(_)) = (tool("ffmpeg"), tool("ffprobe")) else {
+        return;
+    };
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let t = start().await;
+    // 1080p30 with noise (x264 at 6 Mbit/s) into eight 720p30 renditions: far more than two
+    // cores encode in real time.
+    let source = t.dir.path().join("source-1080p.flv");
+    output_ok(
+        std::process::Command::new(ffmpeg)
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000",
+                "-t",
+                "8",
+                "-vf",
+                "noise=alls=6:allf=t",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "60",
+                "-b:v",
+                "6M",
+                "-c:a",
+                "aac",
+                "-f",
+                "flv",
+            ])
+            .arg(&source),
+    );
+    let tags =
+        reelay::flv::file::read_tags(&bytes::Bytes::from(std::fs::read(&source).unwrap())).unwrap();
+    let source_frames = tags
+        .iter()
+        .filter(|t| t.tag_type == 9 && t.body.get(1) == Some(&1))
+        .count();
+    let transcodes: Vec<Value> = (0..8)
+        .map(|_| json!({"profile": "vtrans2-1280x720x2000x30"}))
+        .collect();
+    let (status, group) = t
+        .request(
+            reqwest::Method::POST,
+            "/stream",
+            Some(&t.admin_key),
+            Some(json!({"transcodes": transcodes})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let id = group["id"].as_str().unwrap().to_string();
+    let name = streamname(&group);
+
+    let mut publisher = RtmpClient::connect(t.rtmp(), "rec").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    let mut player = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    player.play(&name).await.unwrap();
+    let played = tokio::spawn(async move {
+        let mut frames = 0;
+        while let Ok(Some(media)) = player.next_media().await {
+            if media.tag_type == 9 && media.body.get(1) == Some(&1) {
+                frames += 1;
+            }
+        }
+        frames
+    });
+    let sending = tokio::spawn(async move {
+        send_tags(&mut publisher, &tags, 1.0).await;
+        publisher.stop_publishing().await.unwrap();
+    });
+    // While it runs, the renditions report how far below real time they are.
+    let mut slowest = f64::MAX;
+    let mut last = Value::Null;
+    while !sending.is_finished() {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_, live) = t.get(&format!("/stream/{id}")).await;
+        for entry in &live["playout"]["rtmp"].as_array().unwrap()[1..] {
+            if let Some(speed) = entry["status"]["transcode"]["speed"].as_f64() {
+                slowest = slowest.min(speed);
+            }
+        }
+        last = live;
+    }
+    sending.await.unwrap();
+    t.wait_state(&id, "ended").await;
+    let played = tokio::time::timeout(Duration::from_secs(20), played)
+        .await
+        .unwrap()
+        .unwrap();
+    // The renditions say they could not keep up ...
+    assert!(slowest < 0.95, "slowest {slowest}: {last}");
+    let (_, after) = t.get(&format!("/stream/{id}")).await;
+    let dropped: u64 = after["playout"]["rtmp"].as_array().unwrap()[1..]
+        .iter()
+        .map(|r| r["status"]["transcode"]["skipped"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(dropped > 0, "{after}");
+    // ... while the passthrough's player and recording lost nothing.
+    assert_eq!(played, source_frames, "frames the passthrough's player got");
+    let rec = &after["playout"]["rtmp"][0]["status"]["rec"];
+    assert_eq!(rec["skipped"], 0, "{rec}");
+    let file = download(&t, &recording_url(&t, &id).await, t.dir.path()).await;
+    let ffprobe = tool("ffprobe").unwrap();
+    assert_eq!(
+        video_packets(&ffprobe, &file).len(),
+        source_frames,
+        "frames in the passthrough's recording"
+    );
 }

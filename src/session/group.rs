@@ -127,7 +127,12 @@ impl LiveSessions {
         for member in &sessions {
             self.hls_output(member, true);
         }
-        let transcoder = transcode::start(&passthrough.hub, &stream.streamname, plans);
+        let transcoder = transcode::start(
+            &passthrough.hub,
+            &stream.streamname,
+            plans,
+            &self.ctx().transcode_metrics,
+        );
         Some(GroupRun {
             members: sessions,
             transcoder,

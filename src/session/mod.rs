@@ -96,6 +96,7 @@ pub struct SessionContext {
     pub recorder: RecorderContext,
     pub hls: HlsContext,
     pub pictures: PictureContext,
+    pub transcode_metrics: crate::metrics::TranscodeMetrics,
     /// Sinks and grace timers run here; shutdown waits for them.
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,

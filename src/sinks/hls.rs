@@ -77,13 +77,18 @@ fn variant_info(
         .map(|&(b, d, _)| rate(b, d))
         .max()
         .unwrap_or(0);
-    let (bytes, secs, frames) = recent
+    let (bytes, secs) = recent.iter().fold((0, 0.0), |(b, d), s| (b + s.0, d + s.1));
+    // The highest rate of a recent segment (RFC 8216bis: the maximum frame rate), so a
+    // segment that lost frames does not lower it.
+    let frame_rate = recent
         .iter()
-        .fold((0, 0.0, 0), |(b, d, f), s| (b + s.0, d + s.1, f + s.2));
+        .filter(|&&(_, d, f)| d > 0.0 && f > 0)
+        .map(|&(_, d, f)| f64::from(f) / d)
+        .reduce(f64::max);
     VariantInfo {
         codecs: codecs.join(","),
         resolution: video.map(|p| p.picture_size()),
-        frame_rate: (frames > 0 && secs > 0.0).then(|| f64::from(frames) / secs),
+        frame_rate,
         peak_bps,
         average_bps: rate(bytes, secs),
     }

@@ -27,11 +27,12 @@ mod rendition;
 
 use crate::hub::{Delivery, Event, Publisher, StreamHub};
 use crate::media::{Packet, Track};
+use crate::metrics::TranscodeMetrics;
 use crate::picture::decode::LiveDecoder;
 use crate::picture::Picture;
 use crate::processing::TranscodeProfile;
 use crate::status::StreamStatus;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -86,8 +87,11 @@ struct RenditionInput {
     sender: SyncSender<Input>,
     /// Frames queued and not yet taken by the rendition thread.
     queued_frames: Arc<AtomicUsize>,
+    profile: String,
+    metrics: TranscodeMetrics,
     status: StreamStatus,
-    dropped: u64,
+    /// Frames dropped for this rendition, shared with its thread (its speed).
+    dropped: Arc<AtomicU64>,
 }
 
 impl RenditionInput {
@@ -95,8 +99,8 @@ impl RenditionInput {
     /// their IDRs).
     fn send_frame(&mut self, frame: &Arc<SourceFrame>) {
         if !frame.key && self.queued_frames.load(Ordering::Acquire) >= RENDITION_QUEUE {
-            self.dropped += 1;
-            let dropped = self.dropped;
+            let dropped = self.dropped.fetch_add(1, Ordering::AcqRel) + 1;
+            self.metrics.dropped(&self.profile);
             self.status.update(STATUS_ID, |s| s.skipped = dropped);
             return;
         }
@@ -117,6 +121,7 @@ pub fn start(
     source: &Arc<StreamHub>,
     source_name: &str,
     renditions: Vec<RenditionPlan>,
+    metrics: &TranscodeMetrics,
 ) -> Transcoder {
     let finished = CancellationToken::new();
     let guard = Arc::new(finished.clone().drop_guard());
@@ -127,30 +132,39 @@ pub fn start(
         let queued_frames = Arc::new(AtomicUsize::new(0));
         let status = plan.status.clone();
         let name = plan.streamname.clone();
+        let profile = plan.profile.to_string();
+        let thread_metrics = metrics.clone();
         let guard = guard.clone();
         let taken = queued_frames.clone();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let dropped_seen = dropped.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("abr-{name}"))
             .spawn(move || {
-                rendition::run(plan, receiver, &taken);
+                thread_metrics.renditions.inc();
+                rendition::run(plan, receiver, (&taken, &dropped_seen), &thread_metrics);
+                thread_metrics.renditions.dec();
                 drop(guard);
             });
         match spawned {
             Ok(_) => inputs.push(RenditionInput {
                 sender,
                 queued_frames,
+                profile,
+                metrics: metrics.clone(),
                 status,
-                dropped: 0,
+                dropped,
             }),
             Err(e) => status.error(STATUS_ID, format!("cannot start a thread: {e}")),
         }
     }
     let subscription = source.subscribe(Delivery::Lossy);
     let name = source_name.to_string();
+    let resyncs = metrics.resyncs.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("abr-src-{name}"))
         .spawn(move || {
-            run_source(&runtime, subscription, inputs, &name);
+            run_source(&runtime, subscription, inputs, &name, &resyncs);
             drop(guard);
         });
     if let Err(e) = spawned {
@@ -165,6 +179,7 @@ fn run_source(
     mut subscription: crate::hub::Subscription,
     mut renditions: Vec<RenditionInput>,
     name: &str,
+    resync_count: &prometheus_client::metrics::counter::Counter,
 ) {
     let mut decoder: Option<LiveDecoder> = None;
     let mut need_keyframe = true;
@@ -181,6 +196,7 @@ fn run_source(
             Event::Gap { missed } => {
                 // Behind the live edge: start again at the next keyframe.
                 resyncs += 1;
+                resync_count.inc();
                 tracing::warn!(stream = %name, missed, resyncs, "transcoder fell behind its source; resuming at the next keyframe");
                 decoder = None;
                 need_keyframe = true;

@@ -5,11 +5,12 @@ use super::encode::{self, RenditionEncoder};
 use super::{Input, RenditionPlan, SourceFrame, STATUS_ID};
 use crate::flv::{Demuxed, Demuxer};
 use crate::media::Packet;
+use crate::metrics::TranscodeMetrics;
 use crate::picture::scale::FrameScaler;
 use crate::status::SinkState;
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,14 +58,20 @@ struct Speed {
     window_start: Instant,
     last_frame: Instant,
     credited_ms: f64,
+    /// Frames dropped for this rendition so far, and as of the previous frame.
+    dropped_total: u64,
+    dropped_seen: u64,
 }
 
 impl Speed {
     /// Credits one frame of `frame_ms`; returns the speed when a window is complete.
     fn credit(&mut self, frame_ms: f64) -> Option<f64> {
         let now = Instant::now();
-        // A pause of the source (a publisher reconnecting) starts a new window.
-        if now.duration_since(self.last_frame) > Duration::from_secs(1) {
+        let overloaded = self.dropped_total > self.dropped_seen;
+        self.dropped_seen = self.dropped_total;
+        // A pause of the source (a publisher reconnecting) starts a new window; a long wait
+        // for our own next frame while frames were dropped is overload, and counts.
+        if !overloaded && now.duration_since(self.last_frame) > Duration::from_secs(1) {
             self.window_start = now;
             self.credited_ms = 0.0;
         }
@@ -102,7 +109,13 @@ struct Rendition {
 }
 
 /// Runs one rendition until the source thread hangs up.
-pub(super) fn run(plan: RenditionPlan, input: Receiver<Input>, queued_frames: &AtomicUsize) {
+pub(super) fn run(
+    plan: RenditionPlan,
+    input: Receiver<Input>,
+    (queued_frames, dropped): (&AtomicUsize, &AtomicU64),
+    metrics: &TranscodeMetrics,
+) {
+    let profile = plan.profile.to_string();
     let now = Instant::now();
     let mut rendition = Rendition {
         scaler: FrameScaler::new(plan.profile.width, plan.profile.height),
@@ -120,6 +133,8 @@ pub(super) fn run(plan: RenditionPlan, input: Receiver<Input>, queued_frames: &A
             window_start: now,
             last_frame: now,
             credited_ms: 0.0,
+            dropped_total: 0,
+            dropped_seen: 0,
         },
         failed: false,
         restart: false,
@@ -139,13 +154,18 @@ pub(super) fn run(plan: RenditionPlan, input: Receiver<Input>, queued_frames: &A
         match next {
             Input::Frame(frame) => {
                 queued_frames.fetch_sub(1, Ordering::AcqRel);
-                rendition.frame(frame)
+                let before = rendition.encoded;
+                rendition.speed.dropped_total = dropped.load(Ordering::Acquire);
+                rendition.frame(frame);
+                metrics.frames(&profile, rendition.encoded - before);
             }
             Input::Audio(packet) => rendition.audio(packet),
         }
     }
     if let Some(first) = rendition.first.take() {
+        let before = rendition.encoded;
         rendition.encode(&first);
+        metrics.frames(&profile, rendition.encoded - before);
     }
     rendition.release_audio(i64::MAX);
     rendition.plan.status.update(STATUS_ID, |s| {
