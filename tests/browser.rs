@@ -3,7 +3,8 @@
 //! reelay's player module (Media Source Extensions over our CMAF segments) imported by a page
 //! of another origin (tests/pages/mse-player.html, a file:// page, so CORS is exercised) —
 //! the dashboard's HTML embed snippet. Firefox ESR (driven over WebDriver BiDi, required when
-//! CI=true) plays the same through the dashboard's player page.
+//! CI=true) plays the same through the dashboard's player page. hls.js (from the npm
+//! registry, see `common::hls_js`) plays a stream group's multivariant playlist in Chromium.
 
 mod common;
 
@@ -184,6 +185,91 @@ async fn firefox_plays_the_live_and_the_replay_on_the_watch_page() {
         "console: {:?}",
         firefox.problems
     );
+    let publisher = pusher.await.unwrap();
+    publisher.stop_publishing().await.unwrap();
+}
+
+/// A stream group's multivariant playlist in hls.js (an independent player, from the npm
+/// registry) in Chromium: every rendition is offered with its size, playback starts, and a
+/// switch to the smallest rendition shows its picture size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_a_stream_group_with_hls_js_and_switches_renditions() {
+    let Some(hls_js) = hls_js() else {
+        return;
+    };
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let t = start().await;
+    let (status, group) = t
+        .request(
+            reqwest::Method::POST,
+            "/stream",
+            Some(&t.admin_key),
+            Some(json!({"transcodes": [
+                {"profile": "vtrans2-426x240x300x30"},
+                {"profile": "vtrans2-256x144x150x30"},
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let name = streamname(&group);
+    let (tags, _) = looped_fixture(3);
+    let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    let pusher = tokio::spawn(async move {
+        send_tags(&mut publisher, &tags, 1.0).await;
+        publisher
+    });
+    let master = t.url(&format!("/live/{name}/master.m3u8"));
+    let page = format!(
+        "file://{}/tests/pages/hlsjs-player.html?lib={}&src={}",
+        env!("CARGO_MANIFEST_DIR"),
+        urlencode(&format!("file://{}", hls_js.display())),
+        urlencode(&master),
+    );
+    browser.goto(&page).await;
+    let started = browser
+        .wait_for("window.playerStartedAt", Duration::from_secs(20))
+        .await;
+    let errors = browser.eval("return window.playerErrors;").await;
+    assert!(started.is_number(), "the group did not play: {errors}");
+    let levels = browser.eval("return window.levels;").await;
+    let mut sizes: Vec<(u64, u64)> = levels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["width"].as_u64().unwrap(), l["height"].as_u64().unwrap()))
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, [(256, 144), (426, 240), (640, 360)], "{levels}");
+    // Pick the smallest rendition by hand: the picture follows.
+    browser
+        .eval(
+            "const i = window.levels.findIndex((l) => l.width === 256); \
+             window.hls.currentLevel = i; return i;",
+        )
+        .await;
+    let switched = browser
+        .wait_for(
+            "document.getElementById('video').videoWidth === 256 || null",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(
+        switched,
+        json!(true),
+        "{}",
+        browser.eval("return window.playerErrors;").await
+    );
+    let first = current_time(&browser).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        current_time(&browser).await - first >= 1.0,
+        "playback stalled"
+    );
+    assert_eq!(browser.eval("return window.playerErrors;").await, json!([]));
+    browser.quit().await;
     let publisher = pusher.await.unwrap();
     publisher.stop_publishing().await.unwrap();
 }

@@ -420,3 +420,37 @@ pub fn end_browser(profile: &std::path::Path, process: &mut std::process::Child)
     let _ = process.kill();
     let _ = process.wait();
 }
+
+/// hls.js, the independent HLS player of the browser tests, fetched from the npm registry
+/// into `target/npm` on first use (never shipped); `None` without npm (outside CI).
+pub fn hls_js() -> Option<PathBuf> {
+    const VERSION: &str = "1.7.4";
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/npm/hls.js-{VERSION}"));
+    let script = dir.join("package/dist/hls.min.js");
+    if script.is_file() {
+        return Some(script);
+    }
+    let npm = tool("npm")?;
+    std::fs::create_dir_all(&dir).unwrap();
+    output_ok(
+        std::process::Command::new(npm)
+            .args([
+                "pack",
+                &format!("hls.js@{VERSION}"),
+                "--silent",
+                "--pack-destination",
+            ])
+            .arg(&dir),
+    );
+    let tarball = dir.join(format!("hls.js-{VERSION}.tgz"));
+    output_ok(
+        std::process::Command::new("tar")
+            .arg("xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&dir),
+    );
+    assert!(script.is_file(), "npm pack gave no {}", script.display());
+    Some(script)
+}
