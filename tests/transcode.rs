@@ -111,13 +111,23 @@ async fn a_group_transcodes_every_profile_with_aligned_idrs() {
             )
         })
         .collect();
-    // The first rendition also takes thumbnails.
+    // Every rendition keeps a replay (one setting for the whole group); the first one also
+    // takes thumbnails.
+    let (status, body) = t
+        .request(
+            reqwest::Method::PUT,
+            &format!("/stream/{id}/processing"),
+            Some(&t.admin_key),
+            Some(json!({"processing": [{"id": "replay", "duration": null}], "sync": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let (status, body) = t
         .request(
             reqwest::Method::PUT,
             &format!("/stream/{}/processing", members[1].0),
             Some(&t.admin_key),
-            Some(json!({"processing": [{"id": "thumbs", "interval": 10}]})),
+            Some(json!({"processing": [{"id": "replay", "duration": null}, {"id": "thumbs", "interval": 10}]})),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -140,6 +150,8 @@ async fn a_group_transcodes_every_profile_with_aligned_idrs() {
         assert!((0.8..1.3).contains(&speed), "{entry}");
     }
     abr_playlists_agree(&t, &live, &members).await;
+    let session = t.sessions(&id).await[0]["id"].as_str().unwrap().to_string();
+    replay_master_lists_every_rendition(&t, &members, &session, false).await;
     send_tags(&mut publisher, &tags[half..], 1.0).await;
     publisher.stop_publishing().await.unwrap();
     for (member, _) in &members {
@@ -147,6 +159,7 @@ async fn a_group_transcodes_every_profile_with_aligned_idrs() {
         assert_eq!(t.sessions(member).await.len(), 1);
     }
 
+    replay_master_lists_every_rendition(&t, &members, &session, true).await;
     let (_, after) = t.get(&format!("/stream/{id}")).await;
     let statuses = after["playout"]["rtmp"].to_string();
     let source = download(&t, &recording_url(&t, &id).await, t.dir.path()).await;
@@ -447,4 +460,39 @@ async fn an_overloaded_transcoder_drops_only_its_own_frames() {
         source_frames,
         "frames in the passthrough's recording"
     );
+}
+
+/// The group's replay as one ABR stream: every rendition's replay of the same group session,
+/// highest first, each playlist reachable at the URI given (and ended once the group ended).
+async fn replay_master_lists_every_rendition(
+    t: &TestServer,
+    members: &[(String, String)],
+    session: &str,
+    ended: bool,
+) {
+    let url = t.url(&format!("/replay/{}/{session}/master.m3u8", members[0].1));
+    let response = t.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    let text = response.text().await.unwrap();
+    let master =
+        hls_m3u8::MasterPlaylist::try_from(text.as_str()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(master.variant_streams.len(), 3, "{text}");
+    let uris: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let resolutions: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("RESOLUTION=").nth(1))
+        .map(|r| r.split(',').next().unwrap())
+        .collect();
+    assert_eq!(resolutions, ["640x360", "426x240", "256x144"], "{text}");
+    for (uri, (_, name)) in uris.iter().zip(members) {
+        assert!(uri.starts_with(&format!("../../{name}/")), "{uri}");
+        let playlist_url = reqwest::Url::parse(&url).unwrap().join(uri).unwrap();
+        let playlist = t.http.get(playlist_url).send().await.unwrap();
+        assert_eq!(playlist.status(), 200, "{uri}");
+        let playlist = playlist.text().await.unwrap();
+        assert_eq!(playlist.contains("#EXT-X-ENDLIST"), ended, "{playlist}");
+    }
 }

@@ -93,17 +93,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if transcode_mode {
         let length_size = usize::from(config.nal_length_size.clamp(1, 4));
-        // The profile size from the record's first bytes: small, odd and oversized sizes.
-        let side = |b: u8| match b % 4 {
-            0 => u32::from(b) / 4 + 2,
-            1 => u32::from(b) | 1,
-            2 => 4000 + u32::from(b),
-            _ => 64,
-        };
-        let size = (
-            side(record.first().copied().unwrap_or(0)),
-            side(record.get(1).copied().unwrap_or(0)),
-        );
+        // The profile size from the input's last byte: even, odd, and too large ones.
+        let last = usize::from(data.last().copied().unwrap_or(0));
+        let size = ([16, 64, 65, 4002][last % 4], [16, 36, 37, 2400][last / 4 % 4]);
         transcode(&config, &frames_of(frame, length_size), size);
         return;
     }

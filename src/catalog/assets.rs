@@ -276,6 +276,51 @@ impl Catalog {
         .await
     }
 
+    /// Keeps what a multivariant playlist says of a replay (JSON of `hls::VariantInfo`).
+    pub async fn set_replay_variant(
+        &self,
+        session_id: Uuid,
+        variant: &crate::hls::VariantInfo,
+    ) -> Result<(), CatalogError> {
+        let json = serde_json::to_string(variant)
+            .map_err(|e| CatalogError::Corrupt(format!("variant: {e}")))?;
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE replays SET variant = ?2 WHERE session_id = ?1",
+                params![session_id.to_string(), json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The replays of a stream group's session: the passthrough's (`session_id`) and its
+    /// transcodes' (sessions that name it as their group session), each with its stored
+    /// variant figures (none for a replay still running or recovered after a crash).
+    pub async fn group_replays(
+        &self,
+        session_id: Uuid,
+    ) -> Result<Vec<(Replay, Option<crate::hls::VariantInfo>)>, CatalogError> {
+        self.read(move |conn| {
+            let columns = REPLAY_COLUMNS
+                .split(", ")
+                .map(|c| format!("r.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {columns}, r.variant FROM replays r JOIN sessions s ON s.id = r.session_id
+                 WHERE s.id = ?1 OR s.group_session = ?1"
+            );
+            let count = REPLAY_COLUMNS.split(", ").count();
+            query_all(conn, &sql, params![session_id.to_string()], |row| {
+                let replay = replay_from_row(row)?;
+                let variant: Option<String> = row.get(count)?;
+                Ok((replay, variant.and_then(|v| serde_json::from_str(&v).ok())))
+            })
+        })
+        .await
+    }
+
     /// Replays a crash left open.
     pub async fn open_replays(&self) -> Result<Vec<Replay>, CatalogError> {
         self.read(|conn| {

@@ -113,6 +113,11 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     CREATE INDEX pictures_stream ON pictures(stream_id, kind, id);",
+    // 6: a stream group's transcode sessions point at their passthrough's session, and a
+    // replay keeps what a multivariant playlist says of it (JSON), for the group's replay.
+    "ALTER TABLE sessions ADD COLUMN group_session TEXT;
+    CREATE INDEX sessions_group ON sessions(group_session) WHERE group_session IS NOT NULL;
+    ALTER TABLE replays ADD COLUMN variant TEXT;",
 ];
 
 /// Runs the migrations not yet applied, each in its own transaction; returns the version the

@@ -101,6 +101,23 @@ impl Catalog {
             .await
     }
 
+    /// Marks `session_id` (a transcode's) as part of the stream group session `group_session`
+    /// (its passthrough's), so the group's replay finds it.
+    pub async fn set_group_session(
+        &self,
+        session_id: Uuid,
+        group_session: Uuid,
+    ) -> Result<(), CatalogError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE sessions SET group_session = ?2 WHERE id = ?1",
+                params![session_id.to_string(), group_session.to_string()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Closes a session and, if the stream is still `live`, marks it `ended`.
     pub async fn end_publish(
         &self,

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 /// One rendition as a multivariant playlist's `EXT-X-STREAM-INF` describes it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VariantInfo {
     /// RFC 6381 codecs, video first (`avc1.64001f,mp4a.40.2`).
     pub codecs: String,
@@ -16,12 +16,11 @@ pub struct VariantInfo {
     pub average_bps: u64,
 }
 
-/// The multivariant playlist of `renditions` (streamname, figures), in the order given
-/// (highest first); each URI is the rendition's live playlist, relative to this playlist at
-/// `/live/<passthrough>/master.m3u8`.
+/// The multivariant playlist of `renditions` (the URI of each rendition's media playlist,
+/// relative to this playlist, and its figures), in the order given (highest first).
 pub fn master_playlist(renditions: &[(String, VariantInfo)]) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for (streamname, variant) in renditions {
+    for (uri, variant) in renditions {
         let _ = write!(
             out,
             "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={}",
@@ -37,7 +36,7 @@ pub fn master_playlist(renditions: &[(String, VariantInfo)]) -> String {
         if let Some(fps) = variant.frame_rate {
             let _ = write!(out, ",FRAME-RATE={fps:.3}");
         }
-        let _ = write!(out, "\n../{streamname}/index.m3u8\n");
+        let _ = write!(out, "\n{uri}\n");
     }
     out
 }
@@ -50,7 +49,7 @@ mod tests {
     fn every_rendition_is_listed_with_its_figures() {
         let text = master_playlist(&[
             (
-                "abcde-full".into(),
+                "../abcde-full/index.m3u8".into(),
                 VariantInfo {
                     codecs: "avc1.64001f,mp4a.40.2".into(),
                     resolution: Some((1280, 720)),
@@ -60,7 +59,7 @@ mod tests {
                 },
             ),
             (
-                "abcde-small".into(),
+                "../abcde-small/index.m3u8".into(),
                 VariantInfo {
                     codecs: "avc1.42c01e,mp4a.40.2".into(),
                     resolution: Some((640, 360)),

@@ -86,7 +86,7 @@ pub async fn live_master(
             .map(|s| s.clone())
             .unwrap_or_default();
         if let Some(variant) = snapshot.variant.filter(|v| v.peak_bps > 0) {
-            entries.push((stream.streamname, variant));
+            entries.push((format!("../{}/index.m3u8", stream.streamname), variant));
         }
     }
     if entries.is_empty() {
@@ -95,6 +95,67 @@ pub async fn live_master(
     Ok(playlist_response(
         Bytes::from(crate::hls::master_playlist(&entries)),
         "no-cache, no-store",
+    ))
+}
+
+/// The multivariant playlist's name, live and in a replay.
+const MASTER_PLAYLIST: &str = "master.m3u8";
+
+/// `GET /replay/{streamname}/{session}/master.m3u8`: a stream group's replay as one ABR
+/// stream: the passthrough's replay and every transcode's replay of the same group session,
+/// highest first; figures from the running outputs while live, from the catalog after.
+async fn replay_master(
+    state: &AppState,
+    streamname: &str,
+    session: &str,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("stream group replay");
+    let session_id = Uuid::parse_str(session).map_err(|_| not_found())?;
+    let passthrough = state
+        .catalog
+        .find_stream_by_key(streamname)
+        .await?
+        .filter(|s| s.streamname == streamname && s.index == 0)
+        .ok_or_else(not_found)?;
+    let members = state
+        .catalog
+        .group_streams(&passthrough.org_hash, passthrough.streamgroup)
+        .await?;
+    let replays = state.catalog.group_replays(session_id).await?;
+    if !replays
+        .iter()
+        .any(|(r, _)| r.stream_id == passthrough.id && r.session_id == session_id)
+    {
+        return Err(not_found());
+    }
+    let mut entries = Vec::new();
+    for (replay, stored) in replays {
+        let Some(member) = members.iter().find(|m| m.id == replay.stream_id) else {
+            continue;
+        };
+        let live = state
+            .sessions
+            .get(member.id)
+            .filter(|s| s.session_id == replay.session_id)
+            .and_then(|s| s.replay_output())
+            .and_then(|output| output.snapshot().variant);
+        if let Some(variant) = live.or(stored).filter(|v| v.peak_bps > 0) {
+            let uri = format!(
+                "../../{}/{}/{REPLAY_PLAYLIST}",
+                member.streamname, replay.session_id
+            );
+            entries.push((member.index, uri, variant));
+        }
+    }
+    if entries.is_empty() {
+        return Err(not_found());
+    }
+    // The passthrough first, then the transcodes by bit rate.
+    entries.sort_by_key(|(index, _, v)| (*index != 0, std::cmp::Reverse(v.peak_bps)));
+    let entries: Vec<_> = entries.into_iter().map(|(_, uri, v)| (uri, v)).collect();
+    Ok(playlist_response(
+        Bytes::from(crate::hls::master_playlist(&entries)),
+        "no-cache",
     ))
 }
 
@@ -140,6 +201,9 @@ pub async fn replay_file(
     headers: HeaderMap,
     Path((streamname, session, file)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    if file == MASTER_PLAYLIST {
+        return replay_master(&state, &streamname, &session).await;
+    }
     if file != REPLAY_PLAYLIST {
         return segment_file(&state, &method, &headers, &streamname, &session, &file).await;
     }

@@ -91,6 +91,12 @@ impl LiveSessions {
                     continue;
                 }
             };
+            if let Err(e) = catalog
+                .set_group_session(catalog_session.id, passthrough.session_id)
+                .await
+            {
+                tracing::error!(stream = %member.streamname, error = %e, "cannot link the member's session to its group's");
+            }
             let publisher = Publisher::new(self.ctx().ring_limits);
             let session = Arc::new(LiveSession {
                 session_id: catalog_session.id,

@@ -455,6 +455,12 @@ async fn run(
         if let Err(e) = ctx.catalog.finish_replay(session_id, duration).await {
             tracing::error!(stream = %streamname, error = %e, "cannot mark the replay ended in the catalog");
         }
+        if let Some(config) = &sink.config {
+            let variant = variant_info(config, &sink.recent);
+            if let Err(e) = ctx.catalog.set_replay_variant(session_id, &variant).await {
+                tracing::error!(stream = %streamname, error = %e, "cannot store the replay's variant figures");
+            }
+        }
         sink.plan.status.idle(STATUS_ID);
     }
 }

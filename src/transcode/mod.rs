@@ -40,8 +40,10 @@ use tokio_util::sync::CancellationToken;
 /// The status id of a rendition's transcoding.
 pub const STATUS_ID: &str = "transcode";
 /// Frames a rendition may have queued before the source drops frames for it (audio frames
-/// queue beside them and are never dropped).
-const RENDITION_QUEUE: usize = 6;
+/// queue beside them and are never dropped): 0.4 s at 30 fps, enough to ride out a moment
+/// without the CPU; a lagging rendition holds at most this many source pictures (3 MB each
+/// at 1080p).
+const RENDITION_QUEUE: usize = 12;
 /// Messages (frames and audio) a rendition's channel holds; audio past it waits.
 const CHANNEL_CAPACITY: usize = 256;
 
