@@ -1,12 +1,15 @@
 //! One rendition's H.264 encoder (OpenH264) and the FLV tag bodies its output travels in, so
 //! a rendition enters its hub exactly as a publisher's stream does (through `flv::Demuxer`).
 //!
-//! Encoder settings (SPEC "Stream groups"): the profile's bit rate (rate control by the
-//! frames' timestamps, so a source slower than the profile's frame rate still gets the
-//! profile's bit rate), scene-change detection off and no periodic intra frames — an IDR
-//! comes only where the caller forces one (at each source keyframe), so every rendition cuts
-//! into the same segments — and the encoder's own frame skipping off (the transcoder drops
-//! frames itself, counted, only when it cannot keep up).
+//! Encoder settings (SPEC "Stream groups"): the profile's bit rate (bit-rate rate control at
+//! the output's frame rate, which the caller measures: a source slower than the profile gets
+//! its own rate, so the bits per frame still add up to the profile's bit rate),
+//! scene-change detection off and no periodic intra frames — an IDR comes only where the
+//! caller forces one (at each source keyframe), so every rendition cuts into the same
+//! segments — and the encoder's own frame skipping off (the transcoder drops frames itself,
+//! counted, only when it cannot keep up). OpenH264 warns that without frame skipping it
+//! cannot hold the bit rate strictly; measured, it holds it within a few per cent (852x480 at
+//! 800 kbit/s: 810; 640x360 at 400: 410), inside the SPEC's ±25 %.
 
 use crate::picture::Picture;
 use crate::processing::TranscodeProfile;
