@@ -496,3 +496,60 @@ async fn replay_master_lists_every_rendition(
         assert_eq!(playlist.contains("#EXT-X-ENDLIST"), ended, "{playlist}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passthrough_reconnecting_within_the_grace_keeps_its_renditions_going() {
+    let Some(_) = tool("ffprobe") else {
+        return;
+    };
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let t = start().await;
+    let (status, group) = t
+        .request(
+            reqwest::Method::POST,
+            "/stream",
+            Some(&t.admin_key),
+            Some(json!({"transcodes": [{"profile": "vtrans2-320x180x200x30"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let name = streamname(&group);
+    let member = group["playout"]["rtmp"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tags = fixture_tags();
+    let half = tags.iter().position(|t| t.timestamp_ms >= 3000).unwrap();
+
+    let mut first = RtmpClient::connect(t.rtmp(), "rec").await.unwrap();
+    first.publish(&name).await.unwrap();
+    send_tags(&mut first, &tags[..half], 1.0).await;
+    drop(first); // vanishes: no unpublish
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.state_of(&member).await, "live");
+    let mut second = RtmpClient::connect(t.rtmp(), "rec").await.unwrap();
+    second.publish(&name).await.unwrap();
+    send_tags(&mut second, &tags, 1.0).await;
+    second.stop_publishing().await.unwrap();
+    t.wait_state(&member, "ended").await;
+
+    // One session and one continuous recording of the rendition across the reconnect.
+    let sessions = t.sessions(&member).await;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["end_reason"], "client_closed");
+    let (_, body) = t.get(&format!("/stream/{member}")).await;
+    assert_eq!(
+        body["playout"]["web"].as_array().unwrap().len(),
+        1,
+        "{body}"
+    );
+    let file = download(&t, &recording_url(&t, &member).await, t.dir.path()).await;
+    decodes_cleanly(&file);
+    let probe = probe(&file).unwrap();
+    let expected = 3.0 + f64::from(tags.last().unwrap().timestamp_ms) / 1000.0;
+    let duration = format_duration(&probe);
+    assert!(
+        (duration - expected).abs() < 0.5,
+        "{duration} vs {expected}"
+    );
+}
