@@ -201,18 +201,12 @@ async fn chromium_plays_a_stream_group_with_hls_js_and_switches_renditions() {
         return;
     };
     let t = start().await;
-    let (status, group) = t
-        .request(
-            reqwest::Method::POST,
-            "/stream",
-            Some(&t.admin_key),
-            Some(json!({"transcodes": [
-                {"profile": "vtrans2-426x240x300x30"},
-                {"profile": "vtrans2-256x144x150x30"},
-            ]})),
-        )
+    let group = t
+        .create_group(json!({"transcodes": [
+            {"profile": "vtrans2-426x240x300x30"},
+            {"profile": "vtrans2-256x144x150x30"},
+        ]}))
         .await;
-    assert_eq!(status, 201, "{group}");
     let name = streamname(&group);
     let (tags, _) = looped_fixture(3);
     let mut publisher = RtmpClient::connect(t.rtmp(), "live").await.unwrap();

@@ -32,16 +32,6 @@ async fn wait_recordings(t: &TestServer, id: &str, count: usize) -> Vec<Value> {
     }
 }
 
-async fn download(t: &TestServer, url: &str, dir: &Path) -> PathBuf {
-    let response = t.http.get(url).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "video/mp4");
-    let bytes = response.bytes().await.unwrap();
-    let path = dir.join(url.rsplit('/').next().unwrap());
-    std::fs::write(&path, &bytes).unwrap();
-    path
-}
-
 fn top_level_boxes(data: &[u8]) -> Vec<String> {
     let mut boxes = Vec::new();
     let mut pos = 0;

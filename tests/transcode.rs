@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use reelay::client::RtmpClient;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Polls `GET /stream/{id}` until `playout.web` lists a recording; its URL.
@@ -23,13 +23,6 @@ async fn recording_url(t: &TestServer, id: &str) -> String {
         assert!(Instant::now() < deadline, "no recording: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-async fn download(t: &TestServer, url: &str, dir: &Path) -> PathBuf {
-    let bytes = t.http.get(url).send().await.unwrap().bytes().await.unwrap();
-    let path = dir.join(url.rsplit('/').next().unwrap());
-    std::fs::write(&path, &bytes).unwrap();
-    path
 }
 
 /// Video packets as (pts seconds, keyframe) read by ffprobe, in presentation order.
@@ -87,18 +80,12 @@ async fn a_group_transcodes_every_profile_with_aligned_idrs() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let t = start().await;
     let profiles = ["vtrans2-426x240x300x25", "vtrans2-256x144x120x15"];
-    let (status, group) = t
-        .request(
-            reqwest::Method::POST,
-            "/stream",
-            Some(&t.admin_key),
-            Some(json!({"transcodes": [
-                {"profile": profiles[0]},
-                {"profile": profiles[1]},
-            ]})),
-        )
+    let group = t
+        .create_group(json!({"transcodes": [
+            {"profile": profiles[0]},
+            {"profile": profiles[1]},
+        ]}))
         .await;
-    assert_eq!(status, 201, "{group}");
     let id = group["id"].as_str().unwrap().to_string();
     let members: Vec<(String, String)> = group["playout"]["rtmp"]
         .as_array()
@@ -393,15 +380,7 @@ async fn an_overloaded_transcoder_drops_only_its_own_frames() {
     let transcodes: Vec<Value> = (0..8)
         .map(|_| json!({"profile": "vtrans2-1280x720x2000x30"}))
         .collect();
-    let (status, group) = t
-        .request(
-            reqwest::Method::POST,
-            "/stream",
-            Some(&t.admin_key),
-            Some(json!({"transcodes": transcodes})),
-        )
-        .await;
-    assert_eq!(status, 201, "{group}");
+    let group = t.create_group(json!({"transcodes": transcodes})).await;
     let id = group["id"].as_str().unwrap().to_string();
     let name = streamname(&group);
 
@@ -504,15 +483,9 @@ async fn a_passthrough_reconnecting_within_the_grace_keeps_its_renditions_going(
     };
     let _alone = ONE_AT_A_TIME.lock().await;
     let t = start().await;
-    let (status, group) = t
-        .request(
-            reqwest::Method::POST,
-            "/stream",
-            Some(&t.admin_key),
-            Some(json!({"transcodes": [{"profile": "vtrans2-320x180x200x30"}]})),
-        )
+    let group = t
+        .create_group(json!({"transcodes": [{"profile": "vtrans2-320x180x200x30"}]}))
         .await;
-    assert_eq!(status, 201, "{group}");
     let name = streamname(&group);
     let member = group["playout"]["rtmp"][1]["id"]
         .as_str()

@@ -9,7 +9,7 @@
 
 use super::files::{serve_key, IMMUTABLE};
 use super::{ApiError, AppState};
-use crate::sinks::hls::Snapshot;
+use crate::sinks::hls::{HlsOutput, Snapshot};
 use crate::storage::layout::{self, REPLAY_PLAYLIST};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -40,6 +40,19 @@ fn playlist_response(bytes: Bytes, cache_control: &'static str) -> Response {
         .into_response()
 }
 
+/// The output's playlists once it has a segment (or ended), noting a live request; empty
+/// when `deadline` passes first.
+async fn first_segment(output: &HlsOutput, deadline: tokio::time::Instant) -> Snapshot {
+    let mut updates = output.watch();
+    let ready = |s: &Snapshot| s.ended || (s.live.is_some() && s.segments > 0);
+    tokio::time::timeout_at(deadline, updates.wait_for(ready))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|s| s.clone())
+        .unwrap_or_default()
+}
+
 /// `GET /live/{streamname}/index.m3u8`
 pub async fn live_playlist(
     State(state): State<AppState>,
@@ -49,15 +62,8 @@ pub async fn live_playlist(
         .sessions
         .live_hls(&streamname)
         .ok_or_else(|| ApiError::not_found("live stream"))?;
-    let mut updates = output.watch();
-    let ready = |s: &Snapshot| s.ended || (s.live.is_some() && s.segments > 0);
-    let snapshot = tokio::time::timeout(FIRST_SEGMENT_WAIT, updates.wait_for(ready))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|s| s.clone())
-        .unwrap_or_default();
-    match snapshot.live {
+    let deadline = tokio::time::Instant::now() + FIRST_SEGMENT_WAIT;
+    match first_segment(&output, deadline).await.live {
         Some(live) => Ok(playlist_response(live, "no-cache, no-store")),
         None => Err(ApiError::not_found("live playlist")),
     }
@@ -75,16 +81,11 @@ pub async fn live_master(
         .sessions
         .group_hls(&streamname)
         .ok_or_else(|| ApiError::not_found("live stream group"))?;
+    // One deadline for all: the renditions' first segments come at about the same time.
+    let deadline = tokio::time::Instant::now() + FIRST_SEGMENT_WAIT;
     let mut entries = Vec::new();
     for (stream, output) in renditions {
-        let mut updates = output.watch();
-        let ready = |s: &Snapshot| s.ended || s.segments > 0;
-        let snapshot = tokio::time::timeout(FIRST_SEGMENT_WAIT, updates.wait_for(ready))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|s| s.clone())
-            .unwrap_or_default();
+        let snapshot = first_segment(&output, deadline).await;
         if let Some(variant) = snapshot.variant.filter(|v| v.peak_bps > 0) {
             entries.push((format!("../{}/index.m3u8", stream.streamname), variant));
         }

@@ -500,6 +500,7 @@ pub struct Publishing {
 impl Publishing {
     /// The hub's writer.
     pub fn publisher(&self) -> &Publisher {
+        // invariant: `publisher` is only taken by `finish` (which consumes self) and by Drop.
         self.publisher
             .as_ref()
             .expect("a publish holds its publisher until `finish` consumes it")

@@ -28,7 +28,7 @@ mod rendition;
 use crate::hub::{Delivery, Event, Publisher, StreamHub};
 use crate::media::{Packet, Track};
 use crate::metrics::TranscodeMetrics;
-use crate::picture::decode::LiveDecoder;
+use crate::picture::decode::{LiveDecoder, LivePicture};
 use crate::picture::Picture;
 use crate::processing::TranscodeProfile;
 use crate::status::StreamStatus;
@@ -175,6 +175,16 @@ pub fn start(
     Transcoder { finished }
 }
 
+/// Copies a decoded picture out of the decoder once and queues it for every rendition.
+fn fan_out(renditions: &mut [RenditionInput], out: LivePicture<'_>) {
+    let frame = Arc::new(SourceFrame {
+        picture: out.picture.to_picture(),
+        pts_ms: out.pts_ms,
+        key: out.key,
+    });
+    renditions.iter_mut().for_each(|r| r.send_frame(&frame));
+}
+
 /// The source thread: decode once, fan the pictures and the audio out to every rendition.
 fn run_source(
     runtime: &tokio::runtime::Handle,
@@ -242,14 +252,7 @@ fn run_source(
             packet.config.generation,
             &payload,
             (packet.pts_ms(), packet.is_key),
-            |out| {
-                let frame = Arc::new(SourceFrame {
-                    picture: out.picture.to_picture(),
-                    pts_ms: out.pts_ms,
-                    key: out.key,
-                });
-                renditions.iter_mut().for_each(|r| r.send_frame(&frame));
-            },
+            |out| fan_out(&mut renditions, out),
         );
         if let Err(e) = decoded {
             tracing::warn!(stream = %name, error = %e, "transcoder could not decode a frame; resuming at the next keyframe");
@@ -259,14 +262,7 @@ fn run_source(
         }
     }
     if let Some(mut decoder) = decoder {
-        let _ = decoder.flush(|out| {
-            let frame = Arc::new(SourceFrame {
-                picture: out.picture.to_picture(),
-                pts_ms: out.pts_ms,
-                key: out.key,
-            });
-            renditions.iter_mut().for_each(|r| r.send_frame(&frame));
-        });
+        let _ = decoder.flush(|out| fan_out(&mut renditions, out));
     }
     // Dropping the senders ends the rendition threads once they have drained their queues.
 }

@@ -86,6 +86,20 @@ impl TestServer {
     }
 
     /// Creates a stream with this `processing` list; the 201 body.
+    /// Creates a stream group from a `POST /stream` body with `transcodes` (must succeed).
+    pub async fn create_group(&self, body: Value) -> Value {
+        let (status, group) = self
+            .request(
+                reqwest::Method::POST,
+                "/stream",
+                Some(&self.admin_key),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{group}");
+        group
+    }
+
     pub async fn create_stream_with(&self, processing: Value) -> Value {
         let (status, body) = self
             .request(
@@ -453,4 +467,15 @@ pub fn hls_js() -> Option<PathBuf> {
     );
     assert!(script.is_file(), "npm pack gave no {}", script.display());
     Some(script)
+}
+
+/// Downloads an MP4 the server serves into `dir` (named as in the URL).
+pub async fn download(t: &TestServer, url: &str, dir: &std::path::Path) -> PathBuf {
+    let response = t.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "video/mp4");
+    let bytes = response.bytes().await.unwrap();
+    let path = dir.join(url.rsplit('/').next().unwrap());
+    std::fs::write(&path, &bytes).unwrap();
+    path
 }
